@@ -1,0 +1,44 @@
+"""Adapters by label, imported lazily so ``import diaspora_async`` needs no driver.
+
+``resolve(label)`` imports ``module:Class`` on first use; a missing driver surfaces as a
+``ConfigError`` that names the ``pip install`` extra which fixes it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import ConfigError
+from .base import Adapter, Capabilities, CollectionSchema, Row
+
+__all__ = ["BUILTIN", "Adapter", "Capabilities", "CollectionSchema", "Row", "resolve"]
+
+# label -> (module, class, pip extra)
+BUILTIN: dict[str, tuple[str, str, str | None]] = {
+    "memory": ("diaspora_async.adapters.memory", "MemoryAdapter", None),
+    "sqlite": ("diaspora_async.adapters.sqlite", "SQLiteAdapter", "sqlite"),
+    "mysql": ("diaspora_async.adapters.mysql", "MySQLAdapter", "mysql"),
+    "mongo": ("diaspora_async.adapters.mongo", "MongoAdapter", "mongo"),
+    "redis": ("diaspora_async.adapters.redis", "RedisAdapter", "redis"),
+    "http": ("diaspora_async.adapters.http", "HTTPAdapter", "http"),
+}
+
+
+def resolve(label: str) -> type[Adapter]:
+    """Import and return the built-in adapter class for ``label``."""
+    try:
+        module_name, cls_name, extra = BUILTIN[label]
+    except KeyError:
+        known = ", ".join(sorted(BUILTIN))
+        raise ConfigError(f"unknown adapter {label!r} (built in: {known})") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and not exc.name.startswith("diaspora_async"):
+            raise ConfigError(
+                f"the {label!r} adapter needs {exc.name!r}: "
+                f"pip install 'diaspora_async[{extra}]'"
+            ) from exc
+        raise ConfigError(f"the {label!r} adapter is not available in this version") from exc
+    cls: type[Adapter] = getattr(module, cls_name)
+    return cls

@@ -1,0 +1,187 @@
+"""The adapter contract: one small abstract base every store plugs in through.
+
+Sits between a data source and its driver: ``Model``/``Entity`` code calls these bulk-first
+coroutines with rows keyed by *logical* field names (``id`` included) and already-validated
+Python values (aware UTC datetimes, lists, dicts); the adapter maps names through the
+source's ``CollectionSchema`` (per-source remaps), encodes values for its store, and
+decodes them back. Queries arrive as canonical AST nodes (``diaspora_async.query``).
+Driver exceptions are translated to ``DataSourceError`` subclasses at one boundary,
+``translate_errors``, with the driver's exception kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..errors import ConfigError, DataSourceError, DiasporaError
+from ..fields import ID_FIELD, FieldSpec
+from ..query.ast import Node, Query
+
+__all__ = ["Adapter", "Capabilities", "CollectionSchema", "Row"]
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an adapter can do, as data: tests and callers gate on these, never on labels.
+
+    Attributes:
+        native_query: queries are translated to the store's own language (not filtered
+            in Python after fetching everything).
+        transactions: a batch is applied atomically.
+        persistent: data outlives the process.
+        pooled: connections are managed by the common pool base (``stats()`` is live).
+        unique_indexes: declared ``unique`` fields are enforced by the store.
+    """
+
+    native_query: bool = False
+    transactions: bool = False
+    persistent: bool = False
+    pooled: bool = False
+    unique_indexes: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CollectionSchema:
+    """What one source needs to know about one model.
+
+    Attributes:
+        model: the model's name (for messages).
+        collection: table / collection / key part / REST path segment.
+        fields: logical name -> spec, declared fields only (``id`` is implicit).
+        stored: logical name -> name in this source (identity unless remapped); has ``id``.
+    """
+
+    model: str
+    collection: str
+    fields: Mapping[str, FieldSpec]
+    stored: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        stored = {"id": "id", **{n: n for n in self.fields}, **self.stored}
+        object.__setattr__(self, "stored", stored)
+
+    def spec(self, name: str) -> FieldSpec:
+        """The spec of a logical field, ``id`` included."""
+        return ID_FIELD if name == "id" else self.fields[name]
+
+    @property
+    def remapped(self) -> bool:
+        """True when some stored name differs from its logical name."""
+        return any(k != v for k, v in self.stored.items())
+
+    def to_stored(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Rename a row's keys to this source's stored names."""
+        if not self.remapped:
+            return dict(row)
+        return {self.stored[k]: v for k, v in row.items()}
+
+    def from_stored(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Rename a stored row's keys back to logical names (unknown keys dropped)."""
+        if not self.remapped:
+            return {k: v for k, v in row.items() if k == "id" or k in self.fields}
+        back = {v: k for k, v in self.stored.items()}
+        return {back[k]: v for k, v in row.items() if k in back}
+
+
+class Adapter(ABC):
+    """Base class of every adapter.
+
+    Subclasses set ``label``, ``capabilities`` and ``extra`` (the pip extra that installs
+    their driver), accept their config in ``__init__`` (raising ``ConfigError`` for unknown
+    or bad keys, with no I/O), and implement the coroutines below. All batch methods
+    take every row of a batch at once: an adapter sends a batch in one round trip where its
+    store allows it, never one per row.
+    """
+
+    label: ClassVar[str] = "abstract"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    extra: ClassVar[str | None] = None
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        self.name = name
+        if config:
+            raise ConfigError(
+                f"data source {name!r} ({self.label}): unknown option(s) "
+                + ", ".join(sorted(config))
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections (or the pool). Called once by ``Diaspora.connect()``."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close everything; idempotent."""
+
+    async def ping(self) -> None:
+        """Raise ``DataSourceError`` if the store does not answer."""
+
+    def stats(self) -> dict[str, int]:
+        """Pool statistics: at least ``size``, ``in_use``, ``idle``, ``waiting``."""
+        return {"size": 0, "in_use": 0, "idle": 0, "waiting": 0}
+
+    @abstractmethod
+    async def ensure_schema(self, schema: CollectionSchema) -> None:
+        """Create the table/collection/indexes for a model if missing; idempotent."""
+
+    # -- data --------------------------------------------------------------------------
+    @abstractmethod
+    async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
+        """Insert new rows (each has ``id``). A duplicate id raises ``IntegrityError``."""
+
+    @abstractmethod
+    async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
+        """Return the stored rows among ``ids``, in any order; absent ids are skipped."""
+
+    @abstractmethod
+    async def find(self, schema: CollectionSchema, query: Query) -> list[Row]:
+        """Return the rows matching ``query.where`` in ``query.sort`` order, sliced."""
+
+    @abstractmethod
+    async def count(self, schema: CollectionSchema, where: Node | None) -> int:
+        """Count the rows matching ``where`` (None: all)."""
+
+    @abstractmethod
+    async def update(self, schema: CollectionSchema, changes: Sequence[tuple[str, Row]]) -> int:
+        """Apply ``(id, {field: value})`` changes (None stores a missing value).
+
+        Returns the number of ids that exist in the store; absent ids are not created.
+        """
+
+    @abstractmethod
+    async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
+        """Delete rows by id; returns how many existed."""
+
+    async def delete_where(self, schema: CollectionSchema, where: Node | None) -> int:
+        """Delete every row matching ``where``; returns the number deleted.
+
+        The default finds the ids first; SQL and Mongo adapters do it in one statement.
+        """
+        rows = await self.find(schema, Query(where, (), 0, None))
+        return await self.delete(schema, [r["id"] for r in rows])
+
+    async def drop(self, schema: CollectionSchema) -> None:
+        """Remove every row of the collection (used by tests and ``sync``)."""
+        await self.delete_where(schema, None)
+
+    # -- errors ------------------------------------------------------------------------
+    def translate_error(self, exc: Exception) -> DiasporaError:
+        """Map a driver exception to a ``DataSourceError`` subclass; override per driver."""
+        return DataSourceError(self.name, f"{type(exc).__name__}: {exc}")
+
+    @contextmanager
+    def translate_errors(self) -> Iterator[None]:
+        """The one boundary where driver exceptions become ours (original as ``__cause__``)."""
+        try:
+            yield
+        except DiasporaError:
+            raise
+        except Exception as exc:
+            raise self.translate_error(exc) from exc

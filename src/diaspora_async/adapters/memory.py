@@ -1,0 +1,122 @@
+"""The in-memory adapter: the reference implementation every other adapter matches.
+
+Rows live in a dict per collection, copied on the way in and out so no entity shares
+mutable state with the store. Queries run through the reference matcher
+(``query/match.py``); the conformance suite compares every other adapter with this one.
+Instances are independent: two data sources never share data. Pass ``shared=name`` to
+share one store between data sources (handy for tests of sync and fan-out).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from ..errors import IntegrityError
+from ..query.ast import Node, Query
+from ..query.match import compile_predicate, sort_rows
+from .base import Adapter, Capabilities, CollectionSchema, Row
+
+__all__ = ["MemoryAdapter"]
+
+_SHARED: dict[str, dict[str, dict[str, Row]]] = {}
+
+
+class MemoryAdapter(Adapter):
+    """Stores rows in process memory (``create_data_source("mem", "memory")``)."""
+
+    label = "memory"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_query=True, transactions=True, unique_indexes=True
+    )
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        config = dict(config)
+        shared = config.pop("shared", None)
+        super().__init__(name, config)
+        self._data: dict[str, dict[str, Row]] = (
+            _SHARED.setdefault(str(shared), {}) if shared is not None else {}
+        )
+
+    async def connect(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to close; the data stays until the adapter is dropped."""
+
+    async def ensure_schema(self, schema: CollectionSchema) -> None:
+        """Create the collection's dict."""
+        self._data.setdefault(schema.collection, {})
+
+    def _table(self, schema: CollectionSchema) -> dict[str, Row]:
+        return self._data.setdefault(schema.collection, {})
+
+    @staticmethod
+    def _copy(row: Row) -> Row:
+        # Rows hold lists/dicts: a deep copy keeps entity edits from reaching the store.
+        return copy.deepcopy(row)
+
+    def _check_unique(self, schema: CollectionSchema, table: dict[str, Row], rows: Sequence[Row]) -> None:
+        unique = [n for n, spec in schema.fields.items() if spec.unique]
+        if not unique:
+            return
+        for name in unique:
+            seen: dict[Any, str] = {
+                r[name]: i for i, r in table.items() if r.get(name) is not None
+            }
+            for row in rows:
+                value = row.get(name)
+                if value is None:
+                    continue
+                owner = seen.get(value)
+                if owner is not None and owner != row["id"]:
+                    raise IntegrityError(
+                        self.name, f"duplicate value {value!r} for unique field {name!r}"
+                    )
+                seen[value] = row["id"]
+
+    async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
+        """Insert all rows or none (a duplicate id raises ``IntegrityError``)."""
+        table = self._table(schema)
+        ids = [r["id"] for r in rows]
+        dup = next((i for i in ids if i in table), None)
+        if dup is None and len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+        if dup is not None:
+            raise IntegrityError(self.name, f"duplicate id {dup!r} in {schema.collection}")
+        self._check_unique(schema, table, rows)
+        for row in rows:
+            table[row["id"]] = self._copy(row)
+
+    async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
+        """Rows by id."""
+        table = self._table(schema)
+        return [self._copy(table[i]) for i in ids if i in table]
+
+    async def find(self, schema: CollectionSchema, query: Query) -> list[Row]:
+        """Filter with the reference matcher, sort canonically, slice."""
+        pred = compile_predicate(query.where)
+        rows = sort_rows((r for r in self._table(schema).values() if pred(r)), query.sort)
+        end = None if query.limit is None else query.skip + query.limit
+        return [self._copy(r) for r in rows[query.skip : end]]
+
+    async def count(self, schema: CollectionSchema, where: Node | None) -> int:
+        """Count matching rows."""
+        pred = compile_predicate(where)
+        return sum(1 for r in self._table(schema).values() if pred(r))
+
+    async def update(self, schema: CollectionSchema, changes: Sequence[tuple[str, Row]]) -> int:
+        """Apply each change to an existing row; all or nothing."""
+        table = self._table(schema)
+        present = [(i, c) for i, c in changes if i in table]
+        merged = [{**table[i], **c} for i, c in present]
+        self._check_unique(schema, table, merged)
+        for (i, _), row in zip(present, merged, strict=True):
+            table[i] = self._copy(row)
+        return len(present)
+
+    async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
+        """Delete by id."""
+        table = self._table(schema)
+        return sum(1 for i in dict.fromkeys(ids) if table.pop(i, None) is not None)

@@ -1,0 +1,484 @@
+"""The one async connection pool every networked adapter borrows its connections from.
+
+It sits between an adapter and its driver: user code -> Model/Entity -> data source ->
+adapter -> this pool -> driver (aiomysql, redis.asyncio, pymongo, httpx). An adapter
+subclasses ``Pool`` and supplies ``_open``/``_close`` (optionally ``_ping``/``_alive``);
+the pool owns sizing, FIFO waiting with a timeout, checkout health checks and shutdown.
+Bookkeeping lives in synchronous methods and every await sits outside them, so a task
+cancelled at any await point leaves the counters right, and a connection in an unknown
+state (its block raised, its ping was cut short) is closed in the background, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from ..errors import (
+    ConfigError,
+    ConnectionLost,
+    DiasporaError,
+    IntegrityError,
+    PoolTimeout,
+    QueryError,
+    ValidationError,
+)
+
+__all__ = ["Pool", "PoolOptions"]
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """Sizing and timing of a ``Pool`` (seconds); checked on construction (``ConfigError``).
+
+    Attributes:
+        min_size: connections ``Pool.open()`` opens; idle ones are never trimmed.
+        max_size: most connections at once (idle + borrowed + being opened).
+        acquire_timeout: bound on all of ``acquire()`` (waiting + opening) -> ``PoolTimeout``.
+        connect_timeout: bound on one ``_open()`` (-> ``ConnectionLost``) or checkout ping.
+        recycle: a connection older than this is replaced at checkout; None never.
+        health_check_interval: a connection idle longer than this is ``_ping()``-ed at
+            checkout; 0 always, None never.
+        close_timeout: how long ``close()`` waits for borrowed connections to come back.
+    """
+
+    min_size: int = 0
+    max_size: int = 10
+    acquire_timeout: float = 10.0
+    connect_timeout: float = 10.0
+    recycle: float | None = None
+    health_check_interval: float | None = 30.0
+    close_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        def bad(key: str, rule: str) -> ConfigError:
+            return ConfigError(f"pool option {key!r} must be {rule}, got {getattr(self, key)!r}")
+
+        if self.max_size < 1:
+            raise bad("max_size", "an integer >= 1")
+        if not 0 <= self.min_size <= self.max_size:
+            raise bad("min_size", f"an integer from 0 to max_size ({self.max_size})")
+        for key in ("acquire_timeout", "connect_timeout", "close_timeout", "recycle"):
+            value = getattr(self, key)
+            if value is not None and not 0 < value < math.inf:
+                raise bad(key, "a finite number of seconds > 0")
+        interval = self.health_check_interval
+        if interval is not None and not 0 <= interval < math.inf:
+            raise bad("health_check_interval", "a finite number of seconds >= 0, or None")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> PoolOptions:
+        """Pop the pool keys out of a data-source config and build validated options.
+
+        Args:
+            config: the data source's settings; keys named like this class's fields are
+                removed from it, the rest is left for the adapter. Numeric strings such as
+                ``"5"`` are accepted; None turns ``recycle``/``health_check_interval`` off.
+
+        Raises:
+            ConfigError: a value is not a number or breaks a rule; the message names the key.
+        """
+        values: dict[str, Any] = {}
+        for key in [f.name for f in fields(cls) if f.name in config]:
+            raw = config.pop(key)
+            if raw is None and key in ("recycle", "health_check_interval"):
+                values[key] = None
+                continue
+            try:
+                if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                    raise TypeError
+                number = float(raw)
+                if key.endswith("_size") and not number.is_integer():
+                    raise ValueError
+                values[key] = int(number) if key.endswith("_size") else number
+            except (TypeError, ValueError, OverflowError):
+                rule = "an integer" if key.endswith("_size") else "a number of seconds"
+                raise ConfigError(f"pool option {key!r} must be {rule}, got {raw!r}") from None
+        return cls(**values)
+
+
+@dataclass(eq=False, slots=True)
+class _Entry(Generic[C]):
+    """An open connection and its ages (``Pool._clock`` seconds); hashed by identity."""
+
+    conn: C
+    created: float
+    last_used: float
+
+
+class _Slot:
+    """A place under ``max_size`` reserved for a connection that is still to be opened."""
+
+    __slots__ = ()
+
+
+class Pool(ABC, Generic[C]):
+    """Async pool of driver connections of type ``C``; networked adapters subclass it.
+
+    Borrow with ``async with pool.acquire() as conn:``. Leaving the block normally returns
+    the connection; if the block raises, it is closed unless ``_reusable_after`` says it
+    is still in a known state.
+
+    Args:
+        source: the data source's name, carried by every error the pool raises.
+        options: sizing and timeouts.
+    """
+
+    def __init__(self, source: str, options: PoolOptions) -> None:
+        self.source = source
+        self.options = options
+        self._idle: deque[_Entry[C]] = deque()  # right end = last returned (LIFO keeps warm)
+        self._borrowed: set[_Entry[C]] = set()  # owned by a task, also while being pinged
+        self._opening: set[_Slot] = set()  # slots whose _open() runs or is granted
+        self._waiters: deque[asyncio.Future[_Entry[C] | _Slot]] = deque()
+        self._closers: set[asyncio.Task[None]] = set()
+        self._drained: asyncio.Event | None = None  # set when close() has nothing out
+        self._closed = self._started = False
+        self._counts = {"opened": 0, "discarded": 0, "timeouts": 0}
+
+    # --- subclass hooks ---------------------------------------------------------------
+
+    @abstractmethod
+    async def _open(self) -> C:
+        """Open one connection; any non-Diaspora exception becomes ``ConnectionLost``."""
+
+    @abstractmethod
+    async def _close(self, conn: C) -> None:
+        """Close one connection gracefully; the pool swallows its errors."""
+
+    async def _ping(self, conn: C) -> None:
+        """Round-trip to the server at checkout; raise if the connection is dead."""
+
+    def _alive(self, conn: C) -> bool:
+        """Cheap synchronous check at checkout (e.g. has the socket been closed?)."""
+        return True
+
+    def _reusable_after(self, exc: BaseException) -> bool:
+        """Whether a connection whose block raised ``exc`` may be reused.
+
+        Default: True only for ``IntegrityError``, ``QueryError`` and ``ValidationError``
+        (the server answered, or no I/O happened); anything else, ``ConnectionLost`` and
+        ``CancelledError`` included, may leave a reply half-read, so the connection is
+        closed. Adapters override this for their driver's errors.
+        """
+        return isinstance(exc, IntegrityError | QueryError | ValidationError)
+
+    def _clock(self) -> float:
+        """Seconds for connection ages (recycle, health checks); tests replace it."""
+        return time.monotonic()
+
+    # --- public API -------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._closed
+
+    async def open(self) -> None:
+        """Open ``min_size`` connections concurrently; idempotent once it succeeded.
+
+        Raises:
+            ConnectionLost: the pool is closed or a connection could not be opened (those
+                that did open stay idle; calling ``open()`` again retries).
+        """
+        self._raise_if_closed()
+        if self._started:
+            return
+        self._started = True
+        missing = self.options.min_size - self._size()
+        results = await asyncio.gather(
+            *(self._warm() for _ in range(missing)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                self._started = False
+                raise result
+
+    def acquire(self) -> AbstractAsyncContextManager[C]:
+        """Borrow a connection: ``async with pool.acquire() as conn: ...``.
+
+        Raises (on entering):
+            PoolTimeout: nothing could be borrowed or opened within ``acquire_timeout``.
+            ConnectionLost: the pool is closed, or opening a connection failed.
+        """
+        return _Lease(self)
+
+    async def close(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - API
+        """Stop lending, close idle connections, wait for borrowed ones; idempotent.
+
+        Waiters get ``ConnectionLost``. Borrowed connections are closed as they come back;
+        those still out after ``timeout`` are closed under their borrower.
+
+        Args:
+            timeout: seconds to wait for borrowed connections (``options.close_timeout``).
+        """
+        if not self._closed:
+            self._closed = True
+            for fut in self._waiters:
+                if not fut.done():
+                    fut.set_exception(self._closed_error())
+            self._waiters.clear()
+            while self._idle:
+                self._spawn_close(self._idle.pop().conn)
+        if self._borrowed or self._opening:
+            self._drained = self._drained or asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(
+                    self.options.close_timeout if timeout is None else timeout
+                ):
+                    await self._drained.wait()
+        for entry in self._borrowed:
+            self._spawn_close(entry.conn)
+        self._borrowed.clear()  # a late return is then a no-op
+        self._opening.clear()  # a late _open() finds its slot gone and closes what it got
+        while self._closers:
+            await asyncio.wait(set(self._closers))  # unlike gather(), never cancels them
+
+    def stats(self) -> dict[str, int]:
+        """A synchronous snapshot of the bookkeeping.
+
+        Returns:
+            ``size`` (= idle + in_use + opening), ``in_use`` (borrowed, or being checked
+            out), ``idle``, ``opening``, ``waiting``, ``max_size``, ``closing`` (closes
+            still running) and the totals ``opened``, ``discarded`` (closed because a
+            check failed or their block raised) and ``timeouts``.
+        """
+        return {
+            "size": self._size(),
+            "in_use": len(self._borrowed),
+            "idle": len(self._idle),
+            "opening": len(self._opening),
+            "waiting": sum(not f.done() for f in self._waiters),
+            "max_size": self.options.max_size,
+            "closing": len(self._closers),
+            **self._counts,
+        }
+
+    # --- checkout: the awaits; each one undoes its own bookkeeping on any exit -----------
+
+    async def _checkout(self) -> _Entry[C]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.acquire_timeout
+        while True:
+            self._raise_if_closed()
+            if loop.time() >= deadline:
+                raise self._timeout_error()
+            grant = self._take_idle() or self._reserve() or await self._wait(deadline)
+            if isinstance(grant, _Slot):
+                entry = await self._connect(grant, deadline)
+            elif await self._usable(grant, deadline):
+                entry = grant
+            else:
+                continue  # it was discarded: take or open another
+            if self._closed:  # close() began while we awaited
+                self._put_back(entry)
+                self._raise_if_closed()
+            return entry
+
+    async def _wait(self, deadline: float) -> _Entry[C] | _Slot:
+        fut: asyncio.Future[_Entry[C] | _Slot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await fut
+        except BaseException as exc:
+            if not fut.done() or fut.cancelled():
+                fut.cancel()
+                with contextlib.suppress(ValueError):  # already popped by a hand-over
+                    self._waiters.remove(fut)
+            elif fut.exception() is None:
+                # Handed a connection or slot, but cancelled (or timed out) before resuming:
+                # pass it on rather than leak it.
+                grant = fut.result()
+                if isinstance(grant, _Slot):
+                    self._release_slot(grant)
+                else:
+                    self._put_back(grant)
+            if isinstance(exc, TimeoutError):
+                raise self._timeout_error() from None
+            raise
+
+    async def _connect(self, slot: _Slot, deadline: float) -> _Entry[C]:
+        limit = min(asyncio.get_running_loop().time() + self.options.connect_timeout, deadline)
+        scope = asyncio.timeout_at(limit)
+        try:
+            async with scope:
+                conn = await self._open()
+        except BaseException as exc:
+            self._release_slot(slot)
+            if isinstance(exc, TimeoutError) and scope.expired():
+                if limit >= deadline:
+                    raise self._timeout_error() from exc
+                timeout = self.options.connect_timeout
+                raise ConnectionLost(self.source, f"no connection within {timeout:g} s") from exc
+            if isinstance(exc, DiasporaError) or not isinstance(exc, Exception):
+                raise
+            raise ConnectionLost(self.source, f"could not connect: {exc!r}") from exc
+        self._counts["opened"] += 1
+        self._opening.discard(slot)  # if close() began meanwhile, the caller closes it
+        now = self._clock()
+        entry = _Entry(conn, now, now)
+        self._borrowed.add(entry)
+        return entry
+
+    async def _usable(self, entry: _Entry[C], deadline: float) -> bool:
+        """Check a connection taken from idle; if unfit, discard it and return False."""
+        opts, now = self.options, self._clock()
+        try:
+            alive = self._alive(entry.conn)
+        except Exception:
+            alive = False
+        if not alive or (opts.recycle is not None and now - entry.created >= opts.recycle):
+            self._discard(entry)
+            return False
+        if opts.health_check_interval is None or now - entry.last_used < opts.health_check_interval:
+            return True
+        limit = min(asyncio.get_running_loop().time() + opts.connect_timeout, deadline)
+        try:
+            async with asyncio.timeout_at(limit):
+                await self._ping(entry.conn)
+        except BaseException as exc:
+            self._discard(entry)  # a failed or interrupted ping leaves it in an unknown state
+            if not isinstance(exc, Exception):
+                raise
+            return False
+        return True
+
+    async def _warm(self) -> None:
+        slot = self._reserve()  # reserved here: a task cancelled before it starts holds none
+        if slot is not None:
+            self._put_back(await self._connect(slot, math.inf))
+
+    # --- bookkeeping: synchronous, so no cancellation can land halfway through ----------
+
+    def _size(self) -> int:
+        return len(self._idle) + len(self._borrowed) + len(self._opening)
+
+    def _take_idle(self) -> _Entry[C] | None:
+        if not self._idle:
+            return None
+        entry = self._idle.pop()
+        self._borrowed.add(entry)
+        return entry
+
+    def _reserve(self) -> _Slot | None:
+        if self._size() >= self.options.max_size:
+            return None
+        slot = _Slot()
+        self._opening.add(slot)
+        return slot
+
+    def _next_waiter(self) -> asyncio.Future[_Entry[C] | _Slot] | None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():  # skip waiters cancelled but not yet resumed
+                return fut
+        return None
+
+    def _put_back(self, entry: _Entry[C]) -> None:
+        """Return a connection in a known state: to the first waiter, else to idle."""
+        if entry not in self._borrowed:
+            return  # close() already closed it
+        if self._closed:
+            self._borrowed.discard(entry)
+            self._spawn_close(entry.conn)
+            self._check_drained()
+        elif fut := self._next_waiter():
+            fut.set_result(entry)  # stays borrowed: ownership moves to the waiter
+        else:
+            self._borrowed.discard(entry)
+            entry.last_used = self._clock()
+            self._idle.append(entry)
+
+    def _discard(self, entry: _Entry[C]) -> None:
+        """Close a connection in a bad or unknown state and free its slot."""
+        if entry in self._borrowed:
+            self._borrowed.discard(entry)
+            self._counts["discarded"] += 1
+            self._spawn_close(entry.conn)
+            self._slot_freed()
+
+    def _release_slot(self, slot: _Slot) -> None:
+        if slot in self._opening:
+            self._opening.discard(slot)
+            self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        if self._closed:
+            self._check_drained()
+        elif fut := self._next_waiter():  # FIFO: the first waiter opens in the freed slot
+            slot = _Slot()
+            self._opening.add(slot)
+            fut.set_result(slot)
+
+    def _check_drained(self) -> None:
+        if self._drained is not None and not self._borrowed and not self._opening:
+            self._drained.set()
+
+    def _spawn_close(self, conn: C) -> None:
+        # A task of its own: the cancellation that condemned the connection must neither
+        # interrupt its close nor be held up by it. close() awaits these.
+        task = asyncio.get_running_loop().create_task(self._close_quietly(conn))
+        self._closers.add(task)
+        task.add_done_callback(self._closers.discard)
+
+    async def _close_quietly(self, conn: C) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.options.close_timeout):
+                await self._close(conn)
+
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise self._closed_error()
+
+    def _closed_error(self) -> ConnectionLost:
+        return ConnectionLost(self.source, "pool is closed")
+
+    def _timeout_error(self) -> PoolTimeout:
+        self._counts["timeouts"] += 1
+        opts = self.options
+        return PoolTimeout(
+            self.source,
+            f"no connection free after {opts.acquire_timeout:g} s "
+            f"(max_size={opts.max_size}, in use={len(self._borrowed)})",
+        )
+
+
+class _Lease(AbstractAsyncContextManager[C]):
+    """What ``Pool.acquire()`` returns; its exit never awaits, so it cannot be cut short."""
+
+    def __init__(self, pool: Pool[C]) -> None:
+        self._pool = pool
+        self._entry: _Entry[C] | None = None
+
+    async def __aenter__(self) -> C:
+        self._entry = await self._pool._checkout()
+        return self._entry.conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return
+        reuse = exc is None
+        if exc is not None:
+            with contextlib.suppress(Exception):  # a buggy override must not leak the slot
+                reuse = self._pool._reusable_after(exc)
+        if reuse:
+            self._pool._put_back(entry)
+        else:
+            self._pool._discard(entry)

@@ -1,0 +1,164 @@
+"""Every error diaspora_async raises; the one place to look when catching.
+
+Sits beside every layer: the query parser and models raise the "you used it wrong" and
+"the data is bad" errors before any I/O, adapters translate their driver's exceptions to
+``DataSourceError`` subclasses at one boundary (keeping the original as ``__cause__``),
+and the fan-out layer gathers per-source failures into ``FanOutError``.
+
+The tree::
+
+    DiasporaError
+    ├── ConfigError             bad configuration, unknown adapter, missing driver extra
+    │   └── UnknownDataSource   a source name nobody declared
+    ├── ValidationError         attribute values that do not fit the model (ValueError too)
+    ├── QueryError              malformed query or options (ValueError too)
+    │   └── UnsupportedQuery    a store cannot express a query node
+    ├── EntityStateError        the operation does not fit the entity's state
+    ├── DataSourceError         a store failed; carries ``.source``
+    │   ├── ConnectionLost      the connection broke or could not be made
+    │   ├── PoolTimeout         no connection could be borrowed in time
+    │   └── IntegrityError      a unique constraint refused the write (duplicate id)
+    └── FanOutError             one or more sources of a multi-source write failed;
+                                an ``ExceptionGroup`` with ``.succeeded`` and ``.failed``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "ConnectionLost",
+    "DataSourceError",
+    "DiasporaError",
+    "EntityStateError",
+    "FanOutError",
+    "IntegrityError",
+    "PoolTimeout",
+    "QueryError",
+    "UnknownDataSource",
+    "UnsupportedQuery",
+    "ValidationError",
+]
+
+
+class DiasporaError(Exception):
+    """Root of every error raised by diaspora_async."""
+
+
+class ConfigError(DiasporaError):
+    """A data source, model or configuration file is declared wrongly."""
+
+
+class UnknownDataSource(ConfigError, KeyError):
+    """A model or call names a data source the registry does not have."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ValidationError(DiasporaError, ValueError):
+    """Attribute values do not fit the model.
+
+    Attributes:
+        errors: one ``(path, message)`` pair per bad field; ``path`` is a dotted path
+            such as ``"tags.2"``.
+    """
+
+    def __init__(self, model: str, errors: Sequence[tuple[str, str]]) -> None:
+        self.model = model
+        self.errors = list(errors)
+        lines = "\n".join(f"  {path}: {msg}" for path, msg in self.errors)
+        n = len(self.errors)
+        super().__init__(f"{model}: {n} invalid field{'s' if n != 1 else ''}\n{lines}")
+
+
+class QueryError(DiasporaError, ValueError):
+    """A query, its options or an update is malformed; raised before any I/O."""
+
+
+class UnsupportedQuery(QueryError):
+    """An adapter's compiler has no translation for a query node."""
+
+
+class EntityStateError(DiasporaError):
+    """The entity's state does not allow the operation (e.g. fetching an orphan)."""
+
+
+class DataSourceError(DiasporaError):
+    """A store failed.
+
+    Attributes:
+        source: the data source's name.
+    """
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"[{source}] {message}")
+
+
+class ConnectionLost(DataSourceError):
+    """The connection to the store broke, or could not be opened."""
+
+
+class PoolTimeout(DataSourceError):
+    """No connection could be borrowed from the pool within ``acquire_timeout``."""
+
+
+class IntegrityError(DataSourceError):
+    """The store refused a write that breaks a unique constraint (e.g. a duplicate id)."""
+
+
+class FanOutError(DiasporaError, ExceptionGroup):  # type: ignore[misc]
+    """One or more sources of a multi-source operation failed.
+
+    It is an ``ExceptionGroup`` of each failed source's exception, so ``except*`` works.
+
+    Attributes:
+        succeeded: names of the sources whose part succeeded, in call order.
+        failed: source name -> the exception it raised, in call order.
+        compensated: with ``on_error="compensate"``, the sources whose write was undone.
+        queued: with ``on_error="queue"``, the sources whose write went to the outbox.
+    """
+
+    succeeded: list[str]
+    failed: dict[str, BaseException]
+    compensated: list[str]
+    queued: list[str]
+
+    def __new__(
+        cls,
+        message: str,
+        failed: Mapping[str, BaseException] | Sequence[BaseException],
+        succeeded: Sequence[str] = (),
+        **_: Any,
+    ) -> FanOutError:
+        excs = list(failed.values()) if isinstance(failed, Mapping) else list(failed)
+        self = super().__new__(cls, message, excs)
+        return self
+
+    def __init__(
+        self,
+        message: str,
+        failed: Mapping[str, BaseException] | Sequence[BaseException],
+        succeeded: Sequence[str] = (),
+        compensated: Sequence[str] = (),
+        queued: Sequence[str] = (),
+    ) -> None:
+        excs = list(failed.values()) if isinstance(failed, Mapping) else list(failed)
+        super().__init__(message, excs)
+        self.failed = dict(failed) if isinstance(failed, Mapping) else {}
+        self.succeeded = list(succeeded)
+        self.compensated = list(compensated)
+        self.queued = list(queued)
+
+    def derive(self, excs: Sequence[Exception]) -> FanOutError:  # type: ignore[override]
+        # ``except*`` and ``split`` rebuild the group from a subset: keep the bookkeeping.
+        kept = {k: v for k, v in self.failed.items() if v in excs}
+        return FanOutError(self.message, kept or list(excs), self.succeeded)
+
+    def __str__(self) -> str:
+        parts = [f"{name}: {type(e).__name__}: {e}" for name, e in self.failed.items()]
+        ok = ", ".join(self.succeeded) or "none"
+        return f"{self.message} (succeeded: {ok}; failed: {'; '.join(parts)})"

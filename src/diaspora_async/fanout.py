@@ -1,0 +1,98 @@
+"""Running one operation on several sources: concurrent writes, fallback reads.
+
+Writes (``fan_out``) start every source's part at once with ``asyncio.gather`` so the
+call takes about as long as the slowest source; every part is attempted even when one
+fails, and a failure anywhere raises ``FanOutError`` naming what succeeded and what
+failed. A single source runs inline and raises its own error unchanged. Reads
+(``first_of``) walk the sources in order and stop at the first that has an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+from .errors import ConfigError, DiasporaError, FanOutError
+
+__all__ = ["ALL", "OnError", "first_of", "fan_out"]
+
+T = TypeVar("T")
+OnError = Literal["raise", "compensate", "queue"]
+_POLICIES = ("raise", "compensate", "queue")
+
+
+class _All:
+    """Marker for "every source of the model" (``da.ALL``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ALL"
+
+
+ALL: Any = _All()
+
+
+def check_policy(on_error: str) -> OnError:
+    """Validate an ``on_error`` policy name."""
+    if on_error not in _POLICIES:
+        raise ConfigError(f"on_error must be one of {', '.join(_POLICIES)}, got {on_error!r}")
+    return on_error  # type: ignore[return-value]
+
+
+async def fan_out(
+    sources: Sequence[str], part: Callable[[str], Awaitable[T]], what: str
+) -> dict[str, T]:
+    """Run ``part(source)`` for every source concurrently.
+
+    Returns each source's result. With one source its exception propagates as is; with
+    several, any failure raises ``FanOutError`` after every part has finished.
+    """
+    if len(sources) == 1:
+        return {sources[0]: await part(sources[0])}
+    outcomes = await asyncio.gather(*(part(s) for s in sources), return_exceptions=True)
+    results: dict[str, T] = {}
+    failed: dict[str, BaseException] = {}
+    for source, outcome in zip(sources, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome  # KeyboardInterrupt and friends are not a source's failure
+            failed[source] = outcome
+        else:
+            results[source] = outcome
+    if failed:
+        raise FanOutError(
+            f"{what} failed on {len(failed)} of {len(sources)} sources", failed, list(results)
+        )
+    return results
+
+
+async def first_of(
+    sources: Sequence[str],
+    read: Callable[[str], Awaitable[T]],
+    found: Callable[[T], bool],
+) -> tuple[str, T]:
+    """Try each source in order; return the first answer ``found`` accepts.
+
+    A source that fails is skipped (its error is re-raised if no source had an answer);
+    with no answer and no error, the last source's answer is returned.
+    """
+    first_error: DiasporaError | None = None
+    result: T | None = None
+    last = sources[-1]
+    for source in sources:
+        try:
+            result = await read(source)
+        except DiasporaError as exc:
+            if len(sources) == 1:
+                raise
+            first_error = first_error or exc
+            continue
+        if found(result):
+            return source, result
+        last = source
+    if first_error is not None:
+        raise first_error
+    assert result is not None or last is not None
+    return last, result  # type: ignore[return-value]

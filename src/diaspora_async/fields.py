@@ -1,0 +1,313 @@
+"""Field declarations and the one compiled pydantic validator per model.
+
+Sits under ``models.py``: a model's annotations and ``field(...)`` options become
+``FieldSpec`` records (what adapters read to build columns, indexes and queries) and one
+``pydantic.TypeAdapter`` over a ``TypedDict`` of every field, so validating an entity is a
+single call into pydantic-core that returns a plain dict. There is no hand-written type
+checker here: casting and error messages are pydantic's.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Union
+
+import pydantic
+import typing_extensions
+from pydantic import AfterValidator, ConfigDict, TypeAdapter
+
+from .errors import ConfigError, QueryError, ValidationError
+
+__all__ = ["MISSING", "FieldSpec", "Kind", "ModelValidator", "field", "to_utc"]
+
+Kind = Literal["str", "int", "float", "bool", "datetime", "list", "dict", "any"]
+
+
+class _Missing:
+    """Sentinel for "no default"; distinct from None, which is a valid default."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldOptions:
+    default: Any
+    default_factory: Callable[[], Any] | None
+    choices: tuple[Any, ...] | None
+    validate: Callable[[Any], Any] | None
+    index: bool
+    unique: bool
+
+
+def field(
+    *,
+    default: Any = MISSING,
+    default_factory: Callable[[], Any] | None = None,
+    choices: typing.Iterable[Any] | None = None,
+    validate: Callable[[Any], Any] | None = None,
+    index: bool = False,
+    unique: bool = False,
+) -> Any:
+    """Declare options for a model attribute.
+
+    Args:
+        default: value used when the attribute is not given.
+        default_factory: called to make the default (for mutable defaults such as lists).
+        choices: the only values allowed.
+        validate: a callable run on the cast value; returning ``False`` or raising
+            ``ValueError`` rejects it.
+        index: build an index on this attribute in every source that supports one.
+        unique: build a unique index (implies ``index``).
+
+    Returns:
+        A marker consumed when the model class is created.
+    """
+    if default is not MISSING and default_factory is not None:
+        raise ConfigError("field(): give either default or default_factory, not both")
+    return _FieldOptions(
+        default=default,
+        default_factory=default_factory,
+        choices=tuple(choices) if choices is not None else None,
+        validate=validate,
+        index=index or unique,
+        unique=unique,
+    )
+
+
+def to_utc(value: datetime) -> datetime:
+    """Normalise a datetime to aware UTC at millisecond precision.
+
+    Naive datetimes are taken as UTC. Milliseconds are the finest precision every
+    supported store keeps (BSON dates), so truncating here makes every source round-trip
+    the same value and keeps per-source diffs honest.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset() != UTC.utcoffset(None) or value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    us = value.microsecond
+    return value.replace(microsecond=us - us % 1000) if us % 1000 else value
+
+
+_UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FieldSpec:
+    """One attribute of a model, as adapters and the query parser see it.
+
+    Attributes:
+        name: the attribute name.
+        annotation: the declared type (datetimes rewritten to the UTC-normalising type).
+        kind: the storage kind: str, int, float, bool, datetime, list, dict or any.
+        item_kind: for lists, the kind of the items.
+        nullable: whether None is an accepted value.
+        required: no default: the attribute must be given.
+        index / unique: declared indexes.
+    """
+
+    name: str
+    annotation: Any
+    kind: Kind
+    item_kind: Kind | None
+    nullable: bool
+    required: bool
+    default: Any
+    default_factory: Callable[[], Any] | None
+    choices: tuple[Any, ...] | None
+    validate: Callable[[Any], Any] | None
+    index: bool
+    unique: bool
+    query_adapter: TypeAdapter[Any]
+
+    def make_default(self) -> Any:
+        """Return a fresh default value (MISSING for a required field)."""
+        if self.default_factory is not None:
+            return self.default_factory()
+        return self.default
+
+    def cast(self, value: Any, what: str = "value") -> Any:
+        """Cast a query operand to this field's type, or raise ``QueryError``."""
+        try:
+            return self.query_adapter.validate_python(value)
+        except pydantic.ValidationError as exc:
+            msg = exc.errors()[0]["msg"]
+            raise QueryError(
+                f"{what} {value!r} cannot match field {self.name!r} ({self.kind}): {msg}"
+            ) from None
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        nullable = len(args) != len(typing.get_args(tp))
+        if len(args) == 1:
+            return args[0], nullable
+        return Union[tuple(args)], nullable  # noqa: UP007 - rebuilt at runtime
+    return tp, False
+
+
+_SCALARS: dict[Any, Kind] = {str: "str", int: "int", float: "float", bool: "bool", datetime: "datetime"}
+
+
+def _kind_of(tp: Any) -> tuple[Kind, Kind | None]:
+    tp, _ = _unwrap_optional(tp)
+    if typing.get_origin(tp) is Annotated:
+        return _kind_of(typing.get_args(tp)[0])
+    if tp in _SCALARS:
+        return _SCALARS[tp], None
+    if tp is Any or tp is object:
+        return "any", None
+    origin = typing.get_origin(tp) or tp
+    if origin is Literal:
+        kinds = {_SCALARS.get(type(v)) for v in typing.get_args(tp)}
+        return (kinds.pop() or "any", None) if len(kinds) == 1 else ("any", None)
+    if origin in (list, tuple, set, frozenset):
+        args = typing.get_args(tp)
+        return "list", (_kind_of(args[0])[0] if args else "any")
+    if origin is dict or typing.is_typeddict(tp) or origin is Mapping:
+        return "dict", None
+    if isinstance(tp, type) and issubclass(tp, bool | int | float | str):
+        for base, kind in _SCALARS.items():
+            if issubclass(tp, base):
+                return kind, None
+    raise ConfigError(f"unsupported attribute type {tp!r}")
+
+
+def _normalise(tp: Any) -> Any:
+    """Rewrite ``datetime`` anywhere in an annotation to the UTC-normalising type."""
+    if tp is datetime:
+        return _UtcDatetime
+    origin = typing.get_origin(tp)
+    if origin is None or origin is Literal:
+        return tp
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        return Annotated[(_normalise(args[0]), *args[1:])]  # type: ignore[valid-type]
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_normalise(a) for a in args)]  # noqa: UP007
+    new_args = tuple(_normalise(a) for a in args)
+    if new_args == args:
+        return tp
+    return origin[new_args] if origin is not tuple else tuple[new_args]  # type: ignore[index]
+
+
+def _checker(name: str, spec_choices: tuple[Any, ...] | None, fn: Callable[[Any], Any] | None) -> Any:
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        if spec_choices is not None and value not in spec_choices:
+            raise ValueError(f"must be one of {', '.join(map(repr, spec_choices))}")
+        if fn is not None and fn(value) is False:
+            raise ValueError(f"rejected by the validate function of {name!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def build_field(name: str, annotation: Any, value: Any) -> FieldSpec:
+    """Make a ``FieldSpec`` from a class annotation and its class-level value."""
+    if isinstance(value, _FieldOptions):
+        opts = value
+    else:
+        opts = _FieldOptions(value, None, None, None, False, False)
+    try:
+        kind, item_kind = _kind_of(annotation)
+    except ConfigError as exc:
+        raise ConfigError(f"attribute {name!r}: {exc}") from None
+    base, nullable = _unwrap_optional(annotation)
+    required = opts.default is MISSING and opts.default_factory is None
+    if opts.default is None:
+        nullable = True
+    query_type = _normalise(base)
+    full = query_type | None if nullable else query_type
+    if opts.choices is not None or opts.validate is not None:
+        full = Annotated[full, _checker(name, opts.choices, opts.validate)]
+    return FieldSpec(
+        name=name,
+        annotation=full,
+        kind=kind,
+        item_kind=item_kind,
+        nullable=nullable,
+        required=required,
+        default=opts.default,
+        default_factory=opts.default_factory,
+        choices=opts.choices,
+        validate=opts.validate,
+        index=opts.index,
+        unique=opts.unique,
+        query_adapter=TypeAdapter(query_type),
+    )
+
+
+ID_FIELD = FieldSpec(
+    name="id", annotation=str, kind="str", item_kind=None, nullable=False, required=True,
+    default=MISSING, default_factory=None, choices=None, validate=None, index=True,
+    unique=True, query_adapter=TypeAdapter(str),
+)  # fmt: skip
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(entity)"
+
+
+class ModelValidator:
+    """The one compiled validator of a model: all fields in one pydantic-core call.
+
+    ``validate(data)`` returns a new dict of cast values; ``validate_changes`` checks a
+    partial dict (for ``update``) against the same field types.
+    """
+
+    def __init__(self, model: str, fields: Mapping[str, FieldSpec]) -> None:
+        self.model = model
+        self.fields = fields
+        td = typing_extensions.TypedDict(  # type: ignore[operator]
+            f"{model}Attributes",
+            {name: spec.annotation for name, spec in fields.items()},
+            total=False,
+        )
+        td.__pydantic_config__ = ConfigDict(extra="forbid")
+        self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(td)
+        self._required = frozenset(n for n, s in fields.items() if s.required)
+
+    def validate(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Cast a whole entity's attributes; raise ``ValidationError`` listing every bad field."""
+        missing = self._required - data.keys()
+        try:
+            out = self._adapter.validate_python(data)
+        except pydantic.ValidationError as exc:
+            errors = [(_format_loc(e["loc"]), e["msg"]) for e in exc.errors()]
+            errors += [(n, "Field required") for n in sorted(missing)]
+            raise ValidationError(self.model, errors) from None
+        if missing:
+            raise ValidationError(self.model, [(n, "Field required") for n in sorted(missing)])
+        return out
+
+    def validate_changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Cast a partial update; unknown attributes and bad values raise ``ValidationError``."""
+        if not isinstance(changes, Mapping):
+            raise ValidationError(self.model, [("(changes)", "changes must be a dict")])
+        try:
+            return self._adapter.validate_python(changes)
+        except pydantic.ValidationError as exc:
+            errors = [(_format_loc(e["loc"]), e["msg"]) for e in exc.errors()]
+            raise ValidationError(self.model, errors) from None

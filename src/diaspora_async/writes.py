@@ -1,0 +1,279 @@
+"""Each source's part of an entity write, batched, with its lifecycle events.
+
+``Entity`` and ``EntitySet`` coroutines call ``persist``/``destroy``/``fetch`` here with
+a list of entities and the resolved source names. Per source, every entity runs its own
+event sequence, then the source gets one batched insert and one batched update (or one
+delete), and each entity's confirmed snapshot is set as soon as that source answered,
+so per-source states are true even when another source failed. ``fanout.fan_out`` runs
+the parts concurrently; the ``on_error`` policy decides what happens after a failure.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .errors import DataSourceError, EntityStateError, FanOutError, ValidationError
+from .events import run_hooks
+from .fanout import ALL, check_policy, fan_out
+
+if TYPE_CHECKING:
+    from .entities import Entity
+    from .models import ModelMeta
+
+__all__ = ["destroy", "fetch", "persist", "snapshot", "validate_all"]
+
+Undo = Callable[[], Awaitable[None]]
+
+
+def snapshot(attrs: Mapping[str, Any], containers: bool) -> dict[str, Any]:
+    """Copy attributes so later in-place edits (``e.tags.append``) show up as a diff."""
+    if not containers:
+        return dict(attrs)
+    return {k: copy.deepcopy(v) if isinstance(v, list | dict) else v for k, v in attrs.items()}
+
+
+def validate_all(meta: ModelMeta, entities: Sequence[Entity]) -> None:
+    """Validate every entity; one ``ValidationError`` lists the bad fields of all of them."""
+    errors: list[tuple[str, str]] = []
+    for i, e in enumerate(entities):
+        try:
+            e.validate()
+        except ValidationError as exc:
+            prefix = f"[{i}]." if len(entities) > 1 else ""
+            errors += [(prefix + path, msg) for path, msg in exc.errors]
+    if errors:
+        raise ValidationError(meta.name, errors)
+
+
+async def _hooks(meta: ModelMeta, name: str, entities: Sequence[Entity], source: str) -> None:
+    hooks = meta.hooks(name)
+    if hooks:
+        for e in entities:
+            await run_hooks(hooks, e, source)
+
+
+async def persist(
+    meta: ModelMeta,
+    entities: Sequence[Entity],
+    sources: list[str],
+    skip_events: bool,
+    on_error: str | None,
+) -> None:
+    """Insert or update ``entities`` in every source concurrently."""
+    policy = check_policy(on_error or meta.on_error)
+    undo: dict[str, Undo] = {}
+
+    async def part(source: str) -> None:
+        adapter, schema = await meta.target(source)
+        events = not skip_events and meta.has_hooks
+        if events:
+            await _hooks(meta, "before_persist", entities, source)
+            await _hooks(meta, "before_validate", entities, source)
+        validate_all(meta, entities)
+        if events:
+            await _hooks(meta, "after_validate", entities, source)
+        creates = [e for e in entities if source not in e._confirmed]
+        updates = [e for e in entities if source in e._confirmed]
+        if events:
+            await _hooks(meta, "before_persist_create", creates, source)
+            await _hooks(meta, "before_persist_update", updates, source)
+        # Everything below up to the first await sees one consistent set of attributes.
+        rows = [{"id": e.id, **e._attrs} for e in creates]
+        diffs = [(e, e.diff(source)) for e in updates]
+        changes = [(e.id, d) for e, d in diffs if d]
+        before = {e.id: e._confirmed[source] for e, d in diffs if d}
+        snaps = {e.id: snapshot(e._attrs, meta.containers) for e in entities}
+        for e in entities:
+            e._begin(source)
+        try:
+            if rows:
+                await adapter.insert(schema, rows)
+                for e in creates:
+                    e._confirm(source, snaps[e.id])
+            if changes:
+                matched = await adapter.update(schema, changes)
+                if matched != len(changes):
+                    await _forget_missing(meta, adapter, schema, source, updates)
+                for e in updates:
+                    if source in e._confirmed:
+                        e._confirm(source, snaps[e.id])
+                if matched != len(changes):
+                    raise EntityStateError(
+                        f"{len(changes) - matched} {meta.name} entities no longer exist in "
+                        f"{source!r}; persist them again to re-create them"
+                    )
+            for e in updates:
+                e._last_source = source
+        finally:
+            for e in entities:
+                e._end(source)
+
+        async def revert() -> None:
+            if rows:
+                await adapter.delete(schema, [r["id"] for r in rows])
+                for e in creates:
+                    e._confirmed.pop(source, None)
+            if before:
+                await adapter.update(schema, [(i, before[i]) for i, _ in changes])
+                for e in updates:
+                    if e.id in before:
+                        e._confirmed[source] = before[e.id]
+
+        undo[source] = revert
+        if events:
+            await _hooks(meta, "after_persist_create", creates, source)
+            await _hooks(meta, "after_persist_update", updates, source)
+            await _hooks(meta, "after_persist", entities, source)
+
+    await _run(meta, "persist", sources, part, policy, undo, entities)
+
+
+async def _forget_missing(
+    meta: ModelMeta, adapter: Any, schema: Any, source: str, updates: Sequence[Entity]
+) -> None:
+    # Only on a count mismatch: find which entities the source lost, and say so.
+    present = {r["id"] for r in await adapter.get(schema, [e.id for e in updates])}
+    for e in updates:
+        if e.id not in present:
+            e._confirmed.pop(source, None)
+
+
+def destroy_sources(meta: ModelMeta, entities: Sequence[Entity], source: Any) -> list[str]:
+    """Sources to delete from; named sources must store every entity (checked before I/O)."""
+    sources = meta.sources_for(source)
+    if source is ALL:
+        sources = [s for s in sources if any(s in e._confirmed for e in entities)]
+        if not sources and entities:
+            raise EntityStateError(f"cannot destroy {meta.name}: not stored in any source")
+        return sources
+    for s in sources:
+        for e in entities:
+            if s not in e._confirmed:
+                raise EntityStateError(
+                    f"cannot destroy {meta.name} {e.id} from {s!r}: it is not stored there "
+                    f"(state {e.state_in(s).value})"
+                )
+    return sources
+
+
+async def destroy(
+    meta: ModelMeta,
+    entities: Sequence[Entity],
+    source: Any,
+    skip_events: bool,
+    on_error: str | None,
+) -> None:
+    """Delete ``entities`` from every source concurrently."""
+    policy = check_policy(on_error or meta.on_error)
+    sources = destroy_sources(meta, entities, source)
+    undo: dict[str, Undo] = {}
+
+    async def part(source: str) -> None:
+        adapter, schema = await meta.target(source)
+        targets = [e for e in entities if source in e._confirmed]
+        events = not skip_events and meta.has_hooks
+        if events:
+            await _hooks(meta, "before_destroy", targets, source)
+        previous = [{"id": e.id, **e._confirmed[source]} for e in targets]
+        for e in targets:
+            e._begin(source)
+        try:
+            await adapter.delete(schema, [e.id for e in targets])
+        finally:
+            for e in targets:
+                e._end(source)
+        for e in targets:
+            del e._confirmed[source]
+            e._last_source = source
+
+        async def revert() -> None:
+            await adapter.insert(schema, previous)
+            for e, row in zip(targets, previous, strict=True):
+                e._confirmed[source] = {k: v for k, v in row.items() if k != "id"}
+
+        undo[source] = revert
+        if events:
+            await _hooks(meta, "after_destroy", targets, source)
+
+    await _run(meta, "destroy", sources, part, policy, undo, entities)
+
+
+async def _run(
+    meta: ModelMeta,
+    what: str,
+    sources: list[str],
+    part: Callable[[str], Awaitable[None]],
+    policy: str,
+    undo: dict[str, Undo],
+    entities: Sequence[Entity],
+) -> None:
+    try:
+        await fan_out(sources, part, f"{what} {meta.name}")
+    except FanOutError as exc:
+        if policy == "compensate":
+            for source in exc.succeeded:
+                try:
+                    await undo[source]()
+                    exc.compensated.append(source)
+                except Exception as undo_exc:  # best effort: report, keep going
+                    exc.add_note(f"compensation on {source!r} failed: {undo_exc!r}")
+        elif policy == "queue":
+            await meta.registry.outbox.record(meta, what, entities, list(exc.failed))
+            exc.queued.extend(exc.failed)
+        raise
+
+
+async def fetch(
+    meta: ModelMeta, entities: Sequence[Entity], source: Any, skip_events: bool
+) -> None:
+    """Reload entities; each from the first of the sources that stores it."""
+    sources = meta.sources_for(source)
+    orphans = [e for e in entities if not any(s in e._confirmed for s in sources)]
+    if orphans:
+        raise EntityStateError(
+            f"cannot fetch {meta.name} {orphans[0].id}: it is not stored in "
+            f"{', '.join(sources)} (state {orphans[0].state.value})"
+        )
+    pending = {e.id: e for e in entities}
+    error: DataSourceError | None = None
+    events = not skip_events and meta.has_hooks
+    for s in sources:
+        batch = [e for e in pending.values() if s in e._confirmed]
+        if not batch:
+            continue
+        adapter, schema = await meta.target(s)
+        if events:
+            await _hooks(meta, "before_fetch", batch, s)
+        for e in batch:
+            e._begin(s)
+        try:
+            rows = await adapter.get(schema, [e.id for e in batch])
+        except DataSourceError as exc:
+            error = error or exc
+            continue
+        finally:
+            for e in batch:
+                e._end(s)
+        by_id = {r["id"]: r for r in rows}
+        done = []
+        for e in batch:
+            row = by_id.get(e.id)
+            if row is None:
+                del e._confirmed[s]  # the source lost it: the state says so now
+                continue
+            e._attrs = meta.row_to_attrs(row)
+            e._confirm(s, snapshot(e._attrs, meta.containers))
+            del pending[e.id]
+            done.append(e)
+        if events:
+            await _hooks(meta, "after_fetch", done, s)
+    if pending:
+        if error is not None:
+            raise error
+        first = next(iter(pending))
+        raise EntityStateError(
+            f"{meta.name} {first} no longer exists in {', '.join(sources)}"
+            + (f" (and {len(pending) - 1} more)" if len(pending) > 1 else "")
+        )

@@ -184,7 +184,7 @@ def _kind_of(tp: Any) -> tuple[Kind, Kind | None]:
     if origin in (list, tuple, set, frozenset):
         args = typing.get_args(tp)
         return "list", (_kind_of(args[0])[0] if args else "any")
-    if origin is dict or typing.is_typeddict(tp) or origin is Mapping:
+    if origin is dict or typing_extensions.is_typeddict(tp) or origin is Mapping:
         return "dict", None
     if isinstance(tp, type) and issubclass(tp, bool | int | float | str):
         for base, kind in _SCALARS.items():

@@ -168,7 +168,10 @@ class Adapter(ABC):
         return await self.delete(schema, [r["id"] for r in rows])
 
     async def drop(self, schema: CollectionSchema) -> None:
-        """Remove every row of the collection (used by tests and ``sync``)."""
+        """Remove the collection with its data and indexes (tests use it to start clean).
+
+        ``ensure_schema`` builds it again. The default only deletes every row.
+        """
         await self.delete_where(schema, None)
 
     # -- errors ------------------------------------------------------------------------

@@ -196,20 +196,24 @@ class Pool(ABC, Generic[C]):
             return
         self._started = True
         missing = self.options.min_size - self._size()
-        results = await asyncio.gather(
-            *(self._warm() for _ in range(missing)), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                self._started = False
-                raise result
+        try:
+            results = await asyncio.gather(
+                *(self._warm() for _ in range(missing)), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+        except BaseException:
+            self._started = False  # failed or cancelled: the next open() tries again
+            raise
 
     def acquire(self) -> AbstractAsyncContextManager[C]:
         """Borrow a connection: ``async with pool.acquire() as conn: ...``.
 
-        Raises (on entering):
-            PoolTimeout: nothing could be borrowed or opened within ``acquire_timeout``.
-            ConnectionLost: the pool is closed, or opening a connection failed.
+        Raises:
+            PoolTimeout: on entering, nothing could be borrowed or opened within
+                ``acquire_timeout``.
+            ConnectionLost: on entering, the pool is closed or opening a connection failed.
         """
         return _Lease(self)
 
@@ -240,7 +244,7 @@ class Pool(ABC, Generic[C]):
         for entry in self._borrowed:
             self._spawn_close(entry.conn)
         self._borrowed.clear()  # a late return is then a no-op
-        self._opening.clear()  # a late _open() finds its slot gone and closes what it got
+        self._opening.clear()  # a late _open() result is closed by _checkout's closed check
         while self._closers:
             await asyncio.wait(set(self._closers))  # unlike gather(), never cancels them
 
@@ -294,7 +298,7 @@ class Pool(ABC, Generic[C]):
         except BaseException as exc:
             if not fut.done() or fut.cancelled():
                 fut.cancel()
-                with contextlib.suppress(ValueError):  # already popped by a hand-over
+                with contextlib.suppress(ValueError):  # _next_waiter may have dropped it
                     self._waiters.remove(fut)
             elif fut.exception() is None:
                 # Handed a connection or slot, but cancelled (or timed out) before resuming:
@@ -389,6 +393,7 @@ class Pool(ABC, Generic[C]):
         """Return a connection in a known state: to the first waiter, else to idle."""
         if entry not in self._borrowed:
             return  # close() already closed it
+        entry.last_used = self._clock()  # idle time, for health checks, starts now
         if self._closed:
             self._borrowed.discard(entry)
             self._spawn_close(entry.conn)
@@ -397,7 +402,6 @@ class Pool(ABC, Generic[C]):
             fut.set_result(entry)  # stays borrowed: ownership moves to the waiter
         else:
             self._borrowed.discard(entry)
-            entry.last_used = self._clock()
             self._idle.append(entry)
 
     def _discard(self, entry: _Entry[C]) -> None:

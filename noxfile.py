@@ -1,0 +1,63 @@
+"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
+``nox -s bench``. ``nox -s services`` starts the local test services (MariaDB, Redis and the
+MongoDB wire-protocol server) when they are not running."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+TEST_DEPS = [
+    "pytest>=8.3",
+    "pytest-asyncio>=0.25",
+    "pytest-timeout>=2.3",
+    "motor>=3.6",
+    "fastapi>=0.115",
+    "aiohttp>=3.10",
+    "uvicorn>=0.30",
+]
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Run the quickstart on embedded stores (SQLite + memory); needs no service."""
+    session.install("-e", ".[sqlite]")
+    session.run("python", "examples/01_quickstart.py")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite; service-backed tests skip (or fail under CI=true)."""
+    session.install("-e", ".[all]", *TEST_DEPS)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the source, tests, examples and benchmarks."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", "src", "tests", "examples", "bench", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over src/."""
+    session.install("-e", ".[all]", "mypy>=1.13")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: our path against the raw driver, same run, with ratios."""
+    session.install("-e", ".[all]", "asyncmy>=0.2.9")
+    session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def services(session: nox.Session) -> None:
+    """Start MariaDB, Redis and the MongoDB wire-protocol server if they are down."""
+    session.run("bash", "scripts/services.sh", "start", external=True)

@@ -1,0 +1,88 @@
+"""Shared fixtures: the conformance ``db`` fixture, parametrized over every target.
+
+``db`` gives a connected registry with a data source ``main`` on the target adapter and
+``aux`` on memory (for fan-out), plus the standard models of ``tests/models.py``. Every
+collection the test touched is dropped before and after it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import diaspora_async as da
+from tests import targets as targets_pkg
+from tests.models import declare_standard_models
+from tests.targets import Target
+
+
+def _discover() -> list[Target]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(targets_pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"tests.targets.{info.name}")
+        target = getattr(module, "TARGET", None)
+        if isinstance(target, Target):
+            found.append(target)
+    # memory first: it is the reference
+    return sorted(found, key=lambda t: (t.id != "memory", t.id))
+
+
+TARGETS = _discover()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for t in TARGETS:
+        config.addinivalue_line("markers", f"{t.id}: conformance target {t.id}")
+
+
+class DB:
+    """What a conformance test gets: the registry and its standard models."""
+
+    def __init__(self, orm: da.Diaspora, target: Target, models: dict[str, Any]) -> None:
+        self.orm = orm
+        self.target = target
+        self.models = models
+        self.main = orm.data_sources["main"]
+        self.capabilities = self.main.capabilities
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+async def drop_all(orm: da.Diaspora, only: str | None = None) -> None:
+    """Drop every model's collection in every (or one) source, forgetting ensured schemas."""
+    for model in orm.models.values():
+        meta = model.__meta__
+        for source in meta.source_names:
+            if only is not None and source != only:
+                continue
+            ds = orm.data_sources.get(source)
+            if ds is not None and ds.connected:
+                await ds.adapter.drop(meta.schema_for(source))
+                ds._schemas.pop(meta.name, None)
+
+
+@pytest.fixture(params=[pytest.param(t, id=t.id, marks=getattr(pytest.mark, t.id)) for t in TARGETS])
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[DB]:
+    target: Target = request.param
+    async with target.open() as config:
+        orm = da.Diaspora()
+        orm.create_data_source("main", target.label, **config)
+        orm.create_data_source("aux", "memory")
+        models = declare_standard_models(orm)
+        await orm.connect()
+        try:
+            await drop_all(orm)  # leftovers of an earlier, interrupted run
+            yield DB(orm, target, models)
+        finally:
+            try:
+                await drop_all(orm)
+            finally:
+                await orm.close()

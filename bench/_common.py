@@ -54,7 +54,9 @@ async def compare(
 
 def print_table(results: list[Result]) -> None:
     """Print results as an aligned table with the ratio and whether it meets its target."""
-    header = f"{'group':8} {'operation':34} {'ours ops/s':>12} {'raw ops/s':>12} {'ratio':>7}  target"
+    header = (
+        f"{'group':8} {'operation':34} {'ours ops/s':>12} {'raw ops/s':>12} {'ratio':>7}  target"
+    )
     print(header)
     print("-" * len(header))
     for r in results:

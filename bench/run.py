@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Result, print_table  # noqa: E402
+from bench._common import Result, print_table
 
 
 async def _main(only: str | None) -> int:

@@ -69,7 +69,9 @@ async def drop_all(orm: da.Diaspora, only: str | None = None) -> None:
                 ds._schemas.pop(meta.name, None)
 
 
-@pytest.fixture(params=[pytest.param(t, id=t.id, marks=getattr(pytest.mark, t.id)) for t in TARGETS])
+@pytest.fixture(
+    params=[pytest.param(t, id=t.id, marks=getattr(pytest.mark, t.id)) for t in TARGETS]
+)
 async def db(request: pytest.FixtureRequest) -> AsyncIterator[DB]:
     target: Target = request.param
     async with target.open() as config:

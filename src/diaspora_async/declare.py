@@ -140,5 +140,3 @@ def _callable(model: str, name: str, fn: Any) -> Callable[..., Any]:
     if not callable(fn):
         raise ConfigError(f"model {model}: {name!r} must be callable")
     return fn  # type: ignore[no-any-return]
-
-

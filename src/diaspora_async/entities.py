@@ -11,11 +11,11 @@ partial failure.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from . import writes
-from .errors import EntityStateError, ValidationError
+from .errors import ValidationError
 from .writes import snapshot
 
 if TYPE_CHECKING:
@@ -228,7 +228,8 @@ class EntitySet(Sequence[E], Generic[E]):
     def __getitem__(self, index: int | slice) -> E | EntitySet[E]:
         if isinstance(index, slice):
             return EntitySet(self._model, self._items[index])
-        return self._items[index]
+        item: E = self._items[index]
+        return item
 
     def __len__(self) -> int:
         return len(self._items)

@@ -110,7 +110,7 @@ class IntegrityError(DataSourceError):
     """The store refused a write that breaks a unique constraint (e.g. a duplicate id)."""
 
 
-class FanOutError(DiasporaError, ExceptionGroup):  # type: ignore[misc]
+class FanOutError(DiasporaError, ExceptionGroup):  # type: ignore[misc,unused-ignore]
     """One or more sources of a multi-source operation failed.
 
     It is an ``ExceptionGroup`` of each failed source's exception, so ``except*`` works.
@@ -134,9 +134,7 @@ class FanOutError(DiasporaError, ExceptionGroup):  # type: ignore[misc]
         succeeded: Sequence[str] = (),
         **_: Any,
     ) -> FanOutError:
-        excs = list(failed.values()) if isinstance(failed, Mapping) else list(failed)
-        self = super().__new__(cls, message, excs)
-        return self
+        return super().__new__(cls, message, _exceptions(failed))
 
     def __init__(
         self,
@@ -146,8 +144,7 @@ class FanOutError(DiasporaError, ExceptionGroup):  # type: ignore[misc]
         compensated: Sequence[str] = (),
         queued: Sequence[str] = (),
     ) -> None:
-        excs = list(failed.values()) if isinstance(failed, Mapping) else list(failed)
-        super().__init__(message, excs)
+        super().__init__(message, _exceptions(failed))
         self.failed = dict(failed) if isinstance(failed, Mapping) else {}
         self.succeeded = list(succeeded)
         self.compensated = list(compensated)
@@ -162,3 +159,9 @@ class FanOutError(DiasporaError, ExceptionGroup):  # type: ignore[misc]
         parts = [f"{name}: {type(e).__name__}: {e}" for name, e in self.failed.items()]
         ok = ", ".join(self.succeeded) or "none"
         return f"{self.message} (succeeded: {ok}; failed: {'; '.join(parts)})"
+
+
+def _exceptions(failed: Mapping[str, BaseException] | Sequence[BaseException]) -> list[Exception]:
+    # Sources fail with ``Exception``s; fan_out re-raises anything else before we get here.
+    excs = list(failed.values()) if isinstance(failed, Mapping) else list(failed)
+    return [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in excs]

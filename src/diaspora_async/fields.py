@@ -166,7 +166,13 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-_SCALARS: dict[Any, Kind] = {str: "str", int: "int", float: "float", bool: "bool", datetime: "datetime"}
+_SCALARS: dict[Any, Kind] = {
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    datetime: "datetime",
+}
 
 
 def _kind_of(tp: Any) -> tuple[Kind, Kind | None]:
@@ -202,16 +208,18 @@ def _normalise(tp: Any) -> Any:
         return tp
     args = typing.get_args(tp)
     if origin is Annotated:
-        return Annotated[(_normalise(args[0]), *args[1:])]  # type: ignore[valid-type]
+        return Annotated[(_normalise(args[0]), *args[1:])]  # type: ignore[valid-type,unused-ignore]
     if origin in (Union, types.UnionType):
         return Union[tuple(_normalise(a) for a in args)]  # noqa: UP007
     new_args = tuple(_normalise(a) for a in args)
     if new_args == args:
         return tp
-    return origin[new_args] if origin is not tuple else tuple[new_args]  # type: ignore[index]
+    return origin[new_args]
 
 
-def _checker(name: str, spec_choices: tuple[Any, ...] | None, fn: Callable[[Any], Any] | None) -> Any:
+def _checker(
+    name: str, spec_choices: tuple[Any, ...] | None, fn: Callable[[Any], Any] | None
+) -> Any:
     def check(value: Any) -> Any:
         if value is None:
             return value
@@ -280,7 +288,10 @@ class ModelValidator:
     def __init__(self, model: str, fields: Mapping[str, FieldSpec]) -> None:
         self.model = model
         self.fields = fields
-        td = typing_extensions.TypedDict(  # type: ignore[operator]
+        # One TypedDict over every field: pydantic-core validates it in one call and
+        # returns a plain dict (no model instance to copy out of).
+        make_typeddict: Any = typing_extensions.TypedDict
+        td = make_typeddict(
             f"{model}Attributes",
             {name: spec.annotation for name, spec in fields.items()},
             total=False,

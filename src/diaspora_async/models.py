@@ -73,7 +73,7 @@ class ModelMeta:
         self._single = {s: [s] for s in self.source_names}
         self._hooks: dict[str, tuple[Hook, ...]] = {}
         self.default_sort = parse_sort(None, fields)
-        self._defaults = [(n, f) for n, f in fields.items()]
+        self._defaults = list(fields.items())
 
     def _parse_sources(self, sources: Any) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
         if sources is None:
@@ -151,7 +151,9 @@ class ModelMeta:
 
     def schema_for(self, source: str) -> CollectionSchema:
         """The collection schema this model has in ``source``."""
-        return CollectionSchema(self.name, self.collection, self.fields, self.remaps.get(source, {}))
+        return CollectionSchema(
+            self.name, self.collection, self.fields, self.remaps.get(source, {})
+        )
 
     async def target(self, source: str) -> tuple[Adapter, CollectionSchema]:
         """The adapter and schema for ``source``, ensuring the schema on first use."""
@@ -199,7 +201,8 @@ class ModelMeta:
 
 def _own_fields(cls: type, parent: Mapping[str, FieldSpec]) -> dict[str, FieldSpec]:
     fields = dict(parent)
-    raw = cls.__dict__.get("__annotations__", {})
+    # Own annotations only; a parent model's fields come in through ``parent``.
+    raw = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
     module = sys.modules.get(cls.__module__)
     globalns = dict(vars(module)) if module else {}
     localns = dict(vars(cls))
@@ -216,9 +219,11 @@ def _own_fields(cls: type, parent: Mapping[str, FieldSpec]) -> dict[str, FieldSp
             continue
         if isinstance(annotation, str):
             try:
-                annotation = eval(annotation, globalns, localns)  # noqa: S307 - annotations
+                annotation = eval(annotation, globalns, localns)
             except Exception as exc:
-                raise ConfigError(f"{cls.__name__}.{name}: cannot resolve {annotation!r}: {exc}") from None
+                raise ConfigError(
+                    f"{cls.__name__}.{name}: cannot resolve {annotation!r}: {exc}"
+                ) from None
         if typing.get_origin(annotation) is ClassVar or annotation is ClassVar:
             continue
         if name == "id" or hasattr(Model, name):
@@ -459,7 +464,9 @@ class Model(Entity):
         if query is not None and not isinstance(query, Mapping):
             raise QueryError(f"find_many takes a query dict, got {type(query).__name__}")
         where = parse_where(query, meta.fields, cls.__name__)
-        order, skip_n, limit_n = parse_options(meta.fields, skip=skip, limit=limit, page=page, sort=sort)
+        order, skip_n, limit_n = parse_options(
+            meta.fields, skip=skip, limit=limit, page=page, sort=sort
+        )
         parsed = Query(where, order, skip_n, limit_n)
 
         async def read(name: str) -> list[Row]:
@@ -467,7 +474,7 @@ class Model(Entity):
             return await adapter.find(schema, parsed)
 
         name, rows = await first_of(sources, read, bool)
-        return EntitySet(cls, [meta.from_row(r, name) for r in rows])  # type: ignore[misc]
+        return EntitySet(cls, [meta.from_row(r, name) for r in rows])
 
     @classmethod
     async def count(cls, query: Mapping[str, Any] | None = None, *, source: Any = None) -> int:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 from .adapters import resolve
 from .adapters.base import Adapter, Capabilities, CollectionSchema
 from .errors import ConfigError, DiasporaError, FanOutError, UnknownDataSource
-from .models import Model
+from .models import Model as ModelBase
 
 if TYPE_CHECKING:
     from .outbox import Outbox
@@ -98,16 +98,17 @@ class Diaspora:
             await Note.insert({"text": "hi"})
     """
 
-    Model: type[Model]
+    Model: type[ModelBase]
+    """The base class of this registry's models: ``class Article(orm.Model, ...)``."""
 
     def __init__(self) -> None:
         self._sources: dict[str, DataSource] = {}
-        self._models: dict[str, type[Model]] = {}
+        self._models: dict[str, type[ModelBase]] = {}
         self._adapters: dict[str, type[Adapter]] = {}
         self._outbox: Outbox | None = None
         # A base class bound to this registry: ``class Article(orm.Model, ...)``.
-        self.Model = type("Model", (Model,), {"__slots__": (), "__diaspora__": self,
-                          "__module__": Model.__module__}, abstract=True)  # fmt: skip
+        self.Model = type("Model", (ModelBase,), {"__slots__": (), "__diaspora__": self,
+                          "__module__": ModelBase.__module__}, abstract=True)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<Diaspora sources={list(self._sources)} models={list(self._models)}>"
@@ -119,7 +120,7 @@ class Diaspora:
         return MappingProxyType(self._sources)
 
     @property
-    def models(self) -> Mapping[str, type[Model]]:
+    def models(self) -> Mapping[str, type[ModelBase]]:
         """Model classes by name (read-only view)."""
         return MappingProxyType(self._models)
 
@@ -143,12 +144,12 @@ class Diaspora:
         self._sources[name] = source
         return source
 
-    def _register_model(self, cls: type[Model]) -> None:
+    def _register_model(self, cls: type[ModelBase]) -> None:
         if cls.__name__ in self._models:
             raise ConfigError(f"a model named {cls.__name__!r} is already declared")
         self._models[cls.__name__] = cls
 
-    def declare_model(self, name: str, description: Mapping[str, Any]) -> type[Model]:
+    def declare_model(self, name: str, description: Mapping[str, Any]) -> type[ModelBase]:
         """Declare a model from the seed's dictionary form (see ``declare.py``)."""
         from .declare import declare_model
 
@@ -168,7 +169,8 @@ class Diaspora:
         """
         from .config import load_config
 
-        return load_config(cls(), config, role=role, server_url=server_url)
+        orm: Diaspora = load_config(cls(), config, role=role, server_url=server_url)
+        return orm
 
     # -- lifecycle ---------------------------------------------------------------------
     def _check_sources(self) -> None:
@@ -191,12 +193,18 @@ class Diaspora:
         self._check_sources()
         sources = list(self._sources.values())
         outcomes = await asyncio.gather(*(s.connect() for s in sources), return_exceptions=True)
-        failed = {s.name: o for s, o in zip(sources, outcomes, strict=True) if isinstance(o, BaseException)}
+        failed = {
+            s.name: o
+            for s, o in zip(sources, outcomes, strict=True)
+            if isinstance(o, BaseException)
+        }
         if failed:
             await self.close()
             if len(failed) == 1:
                 raise next(iter(failed.values()))
-            raise FanOutError("connect failed", failed, [s.name for s in sources if s.name not in failed])
+            raise FanOutError(
+                "connect failed", failed, [s.name for s in sources if s.name not in failed]
+            )
         await asyncio.gather(
             *(model.__meta__.target(s) for model in self._models.values()
               for s in model.__meta__.source_names)

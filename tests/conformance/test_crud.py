@@ -39,7 +39,9 @@ async def test_defaults_and_missing_values(db: DB) -> None:
 
 async def test_datetimes_are_normalised_to_utc_milliseconds(db: DB) -> None:
     plus2 = timezone(timedelta(hours=2))
-    a = await db.Article.insert({"title": "t", "published": datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=plus2)})
+    a = await db.Article.insert(
+        {"title": "t", "published": datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=plus2)}
+    )
     assert a.published == datetime(2026, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
     b = await db.Article.insert({"title": "naive", "published": datetime(2026, 5, 1, 12, 0)})
     assert b.published == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -90,7 +92,9 @@ async def test_update_by_id_and_to_missing(db: DB) -> None:
 
 async def test_update_many_returns_updated_entities(db: DB) -> None:
     await db.Article.insert_many([{"title": f"t{i}", "views": i} for i in range(6)])
-    changed = await db.Article.update_many({"views": {">=": 3}}, {"status": "live", "tags": ["hot"]})
+    changed = await db.Article.update_many(
+        {"views": {">=": 3}}, {"status": "live", "tags": ["hot"]}
+    )
     assert sorted(e.title for e in changed) == ["t3", "t4", "t5"]
     assert all(e.status == "live" and e.tags == ["hot"] for e in changed)
     assert await db.Article.count({"status": "live"}) == 3

@@ -131,7 +131,12 @@ async def test_events_run_in_documented_order(db: DB) -> None:
     calls.clear()
     await a.fetch()
     await a.destroy()
-    assert [c for c, _ in calls] == ["before_fetch", "after_fetch", "before_destroy", "after_destroy"]
+    assert [c for c, _ in calls] == [
+        "before_fetch",
+        "after_fetch",
+        "before_destroy",
+        "after_destroy",
+    ]
     calls.clear()
     await db.Article.spawn(title="quiet").persist(skip_events=True)
     assert calls == []
@@ -163,7 +168,9 @@ async def test_hooks_can_change_the_entity_before_validation(db: DB) -> None:
 async def test_entity_set_bulk_operations(db: DB) -> None:
     existing = await db.Article.insert({"title": "old", "views": 1})
     existing.views = 2
-    batch = da.EntitySet(db.Article, [existing, *db.Article.spawn_many([{"title": f"n{i}"} for i in range(3)])])
+    batch = da.EntitySet(
+        db.Article, [existing, *db.Article.spawn_many([{"title": f"n{i}"} for i in range(3)])]
+    )
     assert len(batch) == 4 and batch[0] is existing and len(batch[1:]) == 3
     await batch.persist()
     assert all(e.state is S.SYNC for e in batch)

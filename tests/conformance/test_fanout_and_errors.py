@@ -75,7 +75,9 @@ async def test_reads_fall_back_along_the_chain(db: DB) -> None:
 
 
 async def test_model_level_writes_fan_out(db: DB) -> None:
-    es = await db.Article.insert_many([{"title": f"t{i}", "views": i} for i in range(4)], source=da.ALL)
+    es = await db.Article.insert_many(
+        [{"title": f"t{i}", "views": i} for i in range(4)], source=da.ALL
+    )
     assert all(e.state_in("aux") is S.SYNC for e in es)
     await db.Article.update_many({"views": {">": 1}}, {"status": "live"}, source=["main", "aux"])
     assert await db.Article.count({"status": "live"}, source="aux") == 2

@@ -115,7 +115,9 @@ async def articles(db: DB) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("query", "expected"), [pytest.param(q, e, id=i) for i, q, e in CASES])
-async def test_operator(db: DB, articles: dict[str, str], query: dict[str, Any], expected: set[str]) -> None:
+async def test_operator(
+    db: DB, articles: dict[str, str], query: dict[str, Any], expected: set[str]
+) -> None:
     found = await db.Article.find_many(query)
     assert {e.title for e in found} == expected
     assert await db.Article.count(query) == len(expected)

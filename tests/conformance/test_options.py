@@ -27,14 +27,42 @@ async def test_default_order_is_ascending_id(db: DB) -> None:
 
 async def test_strings_sort_by_code_point(db: DB) -> None:
     await _seed(db)
-    assert [e.title for e in await db.Article.find_many(sort="title")] == ["A", "B", "a", "b", "z", "é"]
-    assert [e.title for e in await db.Article.find_many(sort="-title")] == ["é", "z", "b", "a", "B", "A"]
+    assert [e.title for e in await db.Article.find_many(sort="title")] == [
+        "A",
+        "B",
+        "a",
+        "b",
+        "z",
+        "é",
+    ]
+    assert [e.title for e in await db.Article.find_many(sort="-title")] == [
+        "é",
+        "z",
+        "b",
+        "a",
+        "B",
+        "A",
+    ]
 
 
 async def test_ties_break_by_ascending_id(db: DB) -> None:
     await _seed(db)
-    assert (await db.Article.find_many(sort="views")).ids == ["id-1", "id-4", "id-3", "id-5", "id-6", "id-2"]
-    assert (await db.Article.find_many(sort="-views")).ids == ["id-2", "id-3", "id-5", "id-6", "id-1", "id-4"]
+    assert (await db.Article.find_many(sort="views")).ids == [
+        "id-1",
+        "id-4",
+        "id-3",
+        "id-5",
+        "id-6",
+        "id-2",
+    ]
+    assert (await db.Article.find_many(sort="-views")).ids == [
+        "id-2",
+        "id-3",
+        "id-5",
+        "id-6",
+        "id-1",
+        "id-4",
+    ]
 
 
 async def test_missing_values_first_ascending_last_descending(db: DB) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -55,5 +55,3 @@ def service_url(env: str, default: str) -> str:
             pytest.fail(f"CI=true and {msg}", pytrace=False)
         pytest.skip(msg)
     return url
-
-

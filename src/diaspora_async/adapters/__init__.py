@@ -36,8 +36,7 @@ def resolve(label: str) -> type[Adapter]:
     except ModuleNotFoundError as exc:
         if exc.name and not exc.name.startswith("diaspora_async"):
             raise ConfigError(
-                f"the {label!r} adapter needs {exc.name!r}: "
-                f"pip install 'diaspora_async[{extra}]'"
+                f"the {label!r} adapter needs {exc.name!r}: pip install 'diaspora_async[{extra}]'"
             ) from exc
         raise ConfigError(f"the {label!r} adapter is not available in this version") from exc
     cls: type[Adapter] = getattr(module, cls_name)

@@ -120,7 +120,7 @@ class Adapter(ABC):
     async def close(self) -> None:
         """Close everything; idempotent."""
 
-    async def ping(self) -> None:
+    async def ping(self) -> None:  # noqa: B027 - optional: a default that succeeds
         """Raise ``DataSourceError`` if the store does not answer."""
 
     def stats(self) -> dict[str, int]:

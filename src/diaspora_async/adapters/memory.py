@@ -57,14 +57,14 @@ class MemoryAdapter(Adapter):
         # Rows hold lists/dicts: a deep copy keeps entity edits from reaching the store.
         return copy.deepcopy(row)
 
-    def _check_unique(self, schema: CollectionSchema, table: dict[str, Row], rows: Sequence[Row]) -> None:
+    def _check_unique(
+        self, schema: CollectionSchema, table: dict[str, Row], rows: Sequence[Row]
+    ) -> None:
         unique = [n for n, spec in schema.fields.items() if spec.unique]
         if not unique:
             return
         for name in unique:
-            seen: dict[Any, str] = {
-                r[name]: i for i, r in table.items() if r.get(name) is not None
-            }
+            seen: dict[Any, str] = {r[name]: i for i, r in table.items() if r.get(name) is not None}
             for row in rows:
                 value = row.get(name)
                 if value is None:

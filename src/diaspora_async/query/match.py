@@ -109,8 +109,8 @@ class _MatchCompiler(Compiler[Predicate]):
 
     def visit_not_in(self, node: NotIn) -> Predicate:
         f, values = node.field, node.value
-        return lambda row: (x := row.get(f)) is not None and not any(
-            deep_equal(x, v) for v in values
+        return lambda row: (
+            (x := row.get(f)) is not None and not any(deep_equal(x, v) for v in values)
         )
 
     def visit_contains(self, node: Contains) -> Predicate:

@@ -81,10 +81,10 @@ def _check_duplicates(mapping: Mapping[str, Any], where: str) -> None:
         seen[canon] = key
 
 
-def _combine(cls: type[And] | type[Or] | type[Xor], items: Sequence[Node]) -> Node:
+def _combine(cls: type[Node], items: Sequence[Node]) -> Node:
     if cls is not Xor and len(items) == 1:
         return items[0]
-    return cls(tuple(items))
+    return cls(tuple(items))  # type: ignore[call-arg]
 
 
 def _logical_items(op: str, value: Any, where: str) -> list[Any]:
@@ -235,7 +235,7 @@ def _count(name: str, value: Any, allow_none: bool) -> int | None:
             raise QueryError(f"{name} must be a whole number >= 0, got {value!r}")
     if value < 0:
         raise QueryError(f"{name} must be a whole number >= 0, got {value!r}")
-    return value
+    return int(value)
 
 
 def parse_sort(sort: Any, fields: Mapping[str, FieldSpec]) -> tuple[SortKey, ...]:
@@ -299,4 +299,3 @@ def parse_query(
     where = parse_where(query, fields, model)
     sort, skip, limit = parse_options(fields, **options)
     return Query(where, sort, skip, limit)
-

@@ -66,7 +66,6 @@ async def persist(
     undo: dict[str, Undo] = {}
 
     async def part(source: str) -> None:
-        adapter, schema = await meta.target(source)
         events = not skip_events and meta.has_hooks
         if events:
             await _hooks(meta, "before_persist", entities, source)
@@ -79,6 +78,7 @@ async def persist(
         if events:
             await _hooks(meta, "before_persist_create", creates, source)
             await _hooks(meta, "before_persist_update", updates, source)
+        adapter, schema = await meta.target(source)
         # Everything below up to the first await sees one consistent set of attributes.
         rows = [{"id": e.id, **e._attrs} for e in creates]
         diffs = [(e, e.diff(source)) for e in updates]

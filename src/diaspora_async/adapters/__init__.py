@@ -34,7 +34,7 @@ def resolve(label: str) -> type[Adapter]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and not exc.name.startswith("diaspora_async"):
+        if exc.name and exc.name.split(".")[0] != "diaspora_async":
             raise ConfigError(
                 f"the {label!r} adapter needs {exc.name!r}: pip install 'diaspora_async[{extra}]'"
             ) from exc

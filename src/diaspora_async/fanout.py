@@ -75,12 +75,11 @@ async def first_of(
 ) -> tuple[str, T]:
     """Try each source in order; return the first answer ``found`` accepts.
 
-    A source that fails is skipped (its error is re-raised if no source had an answer);
-    with no answer and no error, the last source's answer is returned.
+    A source that fails is skipped, and its error re-raised only if no source answered
+    at all; when every answer is "not found", the last answer is returned.
     """
     first_error: DiasporaError | None = None
-    result: T | None = None
-    last = sources[-1]
+    answer: tuple[str, T] | None = None
     for source in sources:
         try:
             result = await read(source)
@@ -91,8 +90,8 @@ async def first_of(
             continue
         if found(result):
             return source, result
-        last = source
-    if first_error is not None:
+        answer = (source, result)
+    if answer is None:
+        assert first_error is not None  # every source failed
         raise first_error
-    assert result is not None or last is not None
-    return last, result  # type: ignore[return-value]
+    return answer

@@ -9,228 +9,25 @@ up front (``query/parse.py``), pick the sources, and call adapters through
 
 from __future__ import annotations
 
-import sys
-import typing
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from .adapters.base import Adapter, CollectionSchema, Row
+from .adapters.base import Row
 from .entities import Entity, EntitySet
-from .errors import ConfigError, QueryError, UnknownDataSource, ValidationError
-from .events import EVENTS, Hook, check_event
-from .fanout import ALL, check_policy, fan_out, first_of
-from .fields import MISSING, FieldSpec, ModelValidator, build_field
-from .query.ast import Equal, Node, Query
+from .errors import ConfigError, QueryError, ValidationError
+from .events import EVENTS, Hook
+from .fanout import fan_out, first_of
+from .fields import MISSING
+from .meta import ModelMeta, _Attr, own_fields
+from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
+from .sync import SyncReport, sync
 from .writes import snapshot
 
 if TYPE_CHECKING:
     from .registry import Diaspora
 
 __all__ = ["Model", "ModelMeta"]
-
-_PERSIST_HOOKS = frozenset(EVENTS)
-
-
-class _Attr:
-    """Descriptor giving ``entity.name`` access to one attribute."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: Entity | None, owner: type) -> Any:
-        if obj is None:
-            return self
-        return obj._attrs.get(self.name)
-
-    def __set__(self, obj: Entity, value: Any) -> None:
-        obj._attrs[self.name] = value
-
-
-class ModelMeta:
-    """Everything compiled once per model class; shared by all its calls."""
-
-    def __init__(
-        self,
-        cls: type[Model],
-        registry: Diaspora,
-        fields: dict[str, FieldSpec],
-        sources: Any,
-        collection: str | None,
-        on_error: str,
-    ) -> None:
-        self.cls = cls
-        self.name = cls.__name__
-        self.registry = registry
-        self.fields = fields
-        self.validator = ModelValidator(self.name, fields)
-        self.containers = any(f.kind in ("list", "dict", "any") for f in fields.values())
-        self.collection = collection or self.name
-        self.on_error = check_policy(on_error)
-        self.source_names, self.remaps = self._parse_sources(sources)
-        self._single = {s: [s] for s in self.source_names}
-        self._hooks: dict[str, tuple[Hook, ...]] = {}
-        self.default_sort = parse_sort(None, fields)
-        self._defaults = list(fields.items())
-
-    def _parse_sources(self, sources: Any) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
-        if sources is None:
-            return (), {}
-        if isinstance(sources, str):
-            return (sources,), {}
-        if isinstance(sources, Mapping):
-            remaps: dict[str, dict[str, str]] = {}
-            for source, spec in sources.items():
-                if spec is True or spec is None:
-                    continue
-                if not isinstance(spec, Mapping):
-                    raise ConfigError(f"{self.name}: sources[{source!r}] must be True or a dict")
-                self._check_remap(source, spec)
-                remaps[source] = dict(spec)
-            return tuple(sources), remaps
-        if isinstance(sources, list | tuple) and all(isinstance(s, str) for s in sources):
-            return tuple(dict.fromkeys(sources)), {}
-        raise ConfigError(f"{self.name}: sources must be a name, a list or a dict")
-
-    def _check_remap(self, source: str, spec: Mapping[str, Any]) -> None:
-        for attr, stored in spec.items():
-            if attr not in self.fields:
-                raise ConfigError(f"{self.name}: remap for {source!r} names unknown field {attr!r}")
-            if not isinstance(stored, str) or not stored or stored == "id":
-                raise ConfigError(f"{self.name}: bad stored name {stored!r} for {attr!r}")
-        targets = [spec.get(n, n) for n in self.fields]
-        if len(set(targets)) != len(targets):
-            raise ConfigError(f"{self.name}: remap for {source!r} maps two fields to one name")
-
-    # -- hooks -------------------------------------------------------------------------
-    def hooks(self, name: str) -> tuple[Hook, ...]:
-        """The hooks registered for one event, in order."""
-        return self._hooks.get(name, ())
-
-    def add_hook(self, name: str, hook: Hook) -> None:
-        """Append a hook for ``name`` (checked against the event list)."""
-        check_event(name)
-        if not callable(hook):
-            raise ConfigError(f"{self.name}: hook for {name!r} is not callable")
-        self._hooks[name] = (*self._hooks.get(name, ()), hook)
-
-    @property
-    def has_hooks(self) -> bool:
-        """Whether any lifecycle hook is registered (skips event work when not)."""
-        return bool(self._hooks)
-
-    # -- sources -----------------------------------------------------------------------
-    def sources_for(self, source: Any) -> list[str]:
-        """Resolve a ``source`` argument (None, name, list, ``ALL``) to source names."""
-        if source is None:
-            if not self.source_names:
-                raise ConfigError(f"model {self.name} declares no data source")
-            return self._single[self.source_names[0]]
-        if isinstance(source, str):
-            single = self._single.get(source)
-            if single is None:
-                raise self._unknown(source)
-            return single
-        if source is ALL:
-            return list(self.source_names)
-        if isinstance(source, list | tuple) and source:
-            names = list(dict.fromkeys(source))
-            for name in names:
-                if name not in self._single:
-                    raise self._unknown(name)
-            return names
-        raise ConfigError(f"source must be a name, a non-empty list or da.ALL, got {source!r}")
-
-    def _unknown(self, source: Any) -> UnknownDataSource:
-        declared = ", ".join(self.source_names) or "none"
-        return UnknownDataSource(
-            f"model {self.name} does not use data source {source!r} (its sources: {declared})"
-        )
-
-    def schema_for(self, source: str) -> CollectionSchema:
-        """The collection schema this model has in ``source``."""
-        return CollectionSchema(
-            self.name, self.collection, self.fields, self.remaps.get(source, {})
-        )
-
-    async def target(self, source: str) -> tuple[Adapter, CollectionSchema]:
-        """The adapter and schema for ``source``, ensuring the schema on first use."""
-        ds = self.registry._sources.get(source)
-        if ds is None:
-            raise UnknownDataSource(
-                f"model {self.name} uses data source {source!r}, which the registry does "
-                f"not have (declared: {', '.join(self.registry._sources) or 'none'})"
-            )
-        schema = ds._schemas.get(self.name)
-        if schema is None:
-            schema = await ds.ensure(self.schema_for(source))
-        return ds.adapter, schema
-
-    # -- rows and entities -------------------------------------------------------------
-    def row_to_attrs(self, row: Row) -> dict[str, Any]:
-        """Attributes from a stored row; fields the row lacks read as None."""
-        return {n: row.get(n) for n in self.fields}
-
-    def from_row(self, row: Row, source: str) -> Entity:
-        """Build an entity confirmed in ``source`` from a stored row."""
-        e = self.cls.__new__(self.cls)
-        attrs = self.row_to_attrs(row)
-        object.__setattr__(e, "_id", row["id"])
-        object.__setattr__(e, "_attrs", attrs)
-        object.__setattr__(e, "_confirmed", {source: snapshot(attrs, self.containers)})
-        object.__setattr__(e, "_syncing", {})
-        object.__setattr__(e, "_last_source", source)
-        return e
-
-    def where(self, query: Any, allow_empty: bool = True, what: str = "") -> Node | None:
-        """Parse a query or an id; an empty query needs ``allow_empty``."""
-        if query is not None and not isinstance(query, Mapping):
-            if not isinstance(query, str) or not query:
-                raise QueryError(f"an id must be a non-empty string, got {query!r}")
-            return Equal("id", query, "str")
-        where = parse_where(query, self.fields, self.name)
-        if where is None and not allow_empty:
-            raise QueryError(
-                f"{self.name}.{what} with an empty query would touch every entity; "
-                "pass allow_empty_query=True to mean it"
-            )
-        return where
-
-
-def _own_fields(cls: type, parent: Mapping[str, FieldSpec]) -> dict[str, FieldSpec]:
-    fields = dict(parent)
-    # Own annotations only; a parent model's fields come in through ``parent``.
-    raw = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
-    module = sys.modules.get(cls.__module__)
-    globalns = dict(vars(module)) if module else {}
-    localns = dict(vars(cls))
-    # The frame running the class statement: its locals resolve names in string
-    # annotations of classes declared inside functions (common in tests).
-    frame = sys._getframe(1)
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
-        "diaspora_async."
-    ):
-        frame = frame.f_back
-    globalns.update(frame.f_locals)
-    for name, annotation in raw.items():
-        if name.startswith("_"):
-            continue
-        if isinstance(annotation, str):
-            try:
-                annotation = eval(annotation, globalns, localns)
-            except Exception as exc:
-                raise ConfigError(
-                    f"{cls.__name__}.{name}: cannot resolve {annotation!r}: {exc}"
-                ) from None
-        if typing.get_origin(annotation) is ClassVar or annotation is ClassVar:
-            continue
-        if name == "id" or hasattr(Model, name):
-            raise ConfigError(f"{cls.__name__}: {name!r} is reserved and cannot be a field")
-        value = cls.__dict__.get(name, MISSING)
-        fields[name] = build_field(name, annotation, value)
-    return fields
 
 
 class Model(Entity):
@@ -260,7 +57,7 @@ class Model(Entity):
         if registry is None:
             raise ConfigError(f"{cls.__name__}: derive models from orm.Model, not da.Model")
         parent = getattr(cls, "__meta__", None)
-        fields = _own_fields(cls, parent.fields if parent else {})
+        fields = own_fields(cls, parent.fields if parent else {}, Model)
         if sources is None and parent is not None:
             sources = {s: parent.remaps.get(s, True) for s in parent.source_names}
         meta = ModelMeta(cls, registry, fields, sources, collection, on_error)
@@ -474,15 +271,15 @@ class Model(Entity):
             return await adapter.find(schema, parsed)
 
         name, rows = await first_of(sources, read, bool)
-        return EntitySet(cls, [meta.from_row(r, name) for r in rows])
+        return EntitySet(cls, [meta.from_row(r, name) for r in rows])  # type: ignore[misc]
 
     @classmethod
     async def count(cls, query: Mapping[str, Any] | None = None, *, source: Any = None) -> int:
         """How many entities match ``query`` (None: all)."""
         meta = cls.__meta__
-        where = meta.where(query) if query is not None else None
         if query is not None and not isinstance(query, Mapping):
             raise QueryError(f"count takes a query dict, got {type(query).__name__}")
+        where = parse_where(query, meta.fields, cls.__name__)
 
         async def read(name: str) -> int:
             adapter, schema = await meta.target(name)
@@ -511,3 +308,16 @@ class Model(Entity):
             if len(rows) < size:
                 return
             skip += size
+
+    # -- sync --------------------------------------------------------------------------
+    @classmethod
+    async def sync(
+        cls, from_source: str, to_source: str, query: Mapping[str, Any] | None = None, *,
+        batch_size: int = 500, progress: Callable[[SyncReport], Any] | None = None,
+    ) -> SyncReport:  # fmt: skip
+        """Copy entities missing or changed in ``to_source`` from ``from_source``.
+
+        Reads ``from_source`` in id order, ``batch_size`` at a time; ``progress`` (if
+        given) is called with the running report after each batch.
+        """
+        return await sync(cls.__meta__, from_source, to_source, query, batch_size, progress)

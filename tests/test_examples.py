@@ -1,0 +1,44 @@
+"""Every example in examples/ runs as a script and prints what it promises.
+
+Web examples (FastAPI, aiohttp, client/server) are exercised in test_examples_web.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_example(name: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_01_quickstart() -> None:
+    out = run_example("01_quickstart.py")
+    assert "persisted to main+cache: main=SYNC cache=SYNC" in out
+    assert "main=DIRTY diff={'views': 42" in out
+    assert "saved to main too: overall state=SYNC" in out
+    assert "top 3 with views > 10: [('Post 5', 35), ('Post 4', 28), ('Post 3', 21)]" in out
+    assert "live posts: 5" in out
+    assert "read back from cache" in out
+    assert "rejected before any write" in out and "views:" in out and "status:" in out
+    assert "destroyed everywhere: state=ORPHAN; 5 articles left in main" in out
+
+
+def test_02_fanout_errors() -> None:
+    out = run_example("02_fanout_errors.py")
+    assert "FanOutError: succeeded=['main'] failed=['search']" in out
+    assert "states: main=SYNC search=ORPHAN" in out
+    assert "compensated: ['main']" in out
+    assert "queued: ['search']" in out
+    assert "replayed: {'replayed': 1, 'failed': 0}" in out
+    assert "search has it now: True" in out

@@ -38,7 +38,7 @@ async def main(db_path: str) -> None:
         a.published = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
         await a.persist("cache")  # only the cache gets the change...
         print(f"changed, saved to cache only: main={a.state_in('main').name} "
-              f"diff={a.diff('main')}")
+              f"cache={a.state_in('cache').name} changed in main: {sorted(a.diff('main'))}")
         await a.persist()  # ...then the default source
         print(f"saved to main too: overall state={a.state.name}")
 

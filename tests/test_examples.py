@@ -25,9 +25,9 @@ def run_example(name: str) -> str:
 def test_01_quickstart() -> None:
     out = run_example("01_quickstart.py")
     assert "persisted to main+cache: main=SYNC cache=SYNC" in out
-    assert "main=DIRTY diff={'views': 42" in out
+    assert "main=DIRTY cache=SYNC changed in main: ['published', 'views']" in out
     assert "saved to main too: overall state=SYNC" in out
-    assert "top 3 with views > 10: [('Post 5', 35), ('Post 4', 28), ('Post 3', 21)]" in out
+    assert "top 3 with views > 10: [('Hello, diaspora', 42), ('Post 5', 35), ('Post 4', 28)]" in out
     assert "live posts: 5" in out
     assert "read back from cache" in out
     assert "rejected before any write" in out and "views:" in out and "status:" in out

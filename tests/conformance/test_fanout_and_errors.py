@@ -164,3 +164,19 @@ def test_error_tree() -> None:
     assert issubclass(da.ConnectionLost, da.DataSourceError)
     assert issubclass(da.PoolTimeout, da.DataSourceError)
     assert issubclass(da.FanOutError, ExceptionGroup)
+
+
+async def test_sync_copies_missing_and_changed_entities(db: DB) -> None:
+    offline = await db.Article.insert_many(
+        [{"title": f"t{i}", "views": i} for i in range(7)], source="aux"
+    )
+    await db.Article.insert({"id": offline[0].id, "title": "t0", "views": 0})  # already equal
+    await db.Article.insert({"id": offline[1].id, "title": "stale", "views": 1})
+    reports: list[int] = []
+    report = await db.Article.sync("aux", "main", batch_size=3, progress=lambda r: reports.append(r.total))
+    assert (report.created, report.updated, report.unchanged) == (5, 1, 1)
+    assert reports == [3, 6, 7]
+    main = await db.Article.find_many(source="main")
+    assert main.to_dicts() == (await db.Article.find_many(source="aux")).to_dicts()
+    again = await db.Article.sync("aux", "main", {"views": {">": 3}})
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)

@@ -16,6 +16,7 @@ TEST_DEPS = [
     "pytest-asyncio>=0.25",
     "pytest-timeout>=2.3",
     "motor>=3.6",
+    "asyncmy>=0.2.9",
     "fastapi>=0.115",
     "aiohttp>=3.10",
     "uvicorn>=0.30",

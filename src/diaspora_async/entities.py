@@ -167,9 +167,10 @@ class Entity:
         """
         meta = type(self).__meta__
         sources = meta.sources_for(source)
-        if len(sources) > 1:
+        validated = len(sources) > 1
+        if validated:
             self.validate()  # bad data fails here, before any source is touched
-        await writes.persist(meta, [self], sources, skip_events, on_error)
+        await writes.persist(meta, [self], sources, skip_events, on_error, validated)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
@@ -260,8 +261,8 @@ class EntitySet(Sequence[E], Generic[E]):
         """Persist every entity: per source, one batched insert and one batched update."""
         meta = self._model.__meta__
         sources = meta.sources_for(source)
-        writes.validate_all(meta, self._items)
-        await writes.persist(meta, self._items, sources, skip_events, on_error)
+        writes.validate_all(meta, self._items)  # nothing is written if any is invalid
+        await writes.persist(meta, self._items, sources, skip_events, on_error, validated=True)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:

@@ -18,6 +18,7 @@ from .errors import ConfigError, QueryError, ValidationError
 from .events import EVENTS, Hook
 from .fanout import fan_out, first_of
 from .fields import MISSING
+from .ids import new_id
 from .meta import ModelMeta, _Attr, own_fields
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
@@ -81,8 +82,6 @@ class Model(Entity):
         data = {**attrs, **kwargs} if attrs else kwargs
         entity_id = data.pop("id", None)
         if entity_id is None:
-            from .ids import new_id
-
             entity_id = new_id()
         elif not isinstance(entity_id, str) or not entity_id:
             raise ValidationError(cls.__name__, [("id", "must be a non-empty string")])

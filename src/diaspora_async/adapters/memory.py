@@ -9,13 +9,13 @@ share one store between data sources (handy for tests of sync and fan-out).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..errors import IntegrityError
 from ..query.ast import Node, Query
 from ..query.match import compile_predicate, sort_rows
+from ..writes import snapshot
 from .base import Adapter, Capabilities, CollectionSchema, Row
 
 __all__ = ["MemoryAdapter"]
@@ -55,7 +55,7 @@ class MemoryAdapter(Adapter):
     @staticmethod
     def _copy(row: Row) -> Row:
         # Rows hold lists/dicts: a deep copy keeps entity edits from reaching the store.
-        return copy.deepcopy(row)
+        return snapshot(row, True)
 
     def _check_unique(
         self, schema: CollectionSchema, table: dict[str, Row], rows: Sequence[Row]

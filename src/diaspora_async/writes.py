@@ -11,8 +11,8 @@ the parts concurrently; the ``on_error`` policy decides what happens after a fai
 from __future__ import annotations
 
 import copy
-from datetime import datetime
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import DataSourceError, EntityStateError, FanOutError, ValidationError

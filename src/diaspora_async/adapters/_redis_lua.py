@@ -1,0 +1,265 @@
+"""The Lua scripts that make every Redis write one atomic round trip.
+
+Sits under ``adapters/redis.py``: for each collection the adapter asks ``scripts(layout)``
+once and gets an insert, update, delete and drop script, each a shared body behind a
+prelude that names this collection's keys and indexes as Lua string literals (every byte
+written as a decimal escape, so no name can break out of its literal). A script checks
+everything first (duplicate ids, unique values) and only then writes, so a refused batch
+writes nothing; it reads the old indexed values itself, so index maintenance needs no
+extra round trip. Values arrive as ARGV and are only ever used as data (hash fields, set
+members, key suffixes), never as patterns. Errors are returned as ``{code, ...}`` tables,
+not raised, so the reply stream stays in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ._redis_codec import Layout
+
+__all__ = ["Script", "Scripts", "scripts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A script's source and its SHA1 (for ``EVALSHA``)."""
+
+    source: bytes
+    sha: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scripts:
+    """The write scripts of one collection."""
+
+    insert: Script
+    update: Script
+    delete: Script
+    drop: Script
+
+
+def _lit(text: str) -> str:
+    return '"' + "".join(f"\\{b}" for b in text.encode()) + '"'
+
+
+def _table(entries: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[{_lit(k)}] = {_lit(v)}" for k, v in entries.items()) + "}"
+
+
+# Shared helpers, emitted only for collections that have indexes or unique fields.
+_OLD_VALS = """
+local function old_vals(key)
+  local out = {}
+  local got = redis.call('HMGET', key, unpack(WATCHED))
+  for i, f in ipairs(WATCHED) do
+    if got[i] then out[f] = got[i] end
+  end
+  return out
+end
+"""
+
+# A unique value may be claimed by ``id`` if no other entity holds it, in the store or
+# earlier in this batch.
+_CLAIM = """
+local function claim(claims, f, hk, v, id)
+  local c = claims[f]
+  if not c then c = {}; claims[f] = c end
+  local owner = c[v] or redis.call('HGET', hk, v)
+  if owner and owner ~= id then return false end
+  c[v] = id
+  return true
+end
+"""
+
+# ARGV: per row: npairs, then npairs (field, value) pairs; the first pair is ("id", id).
+_INSERT = """
+local i, n, seen, claims = 1, #ARGV, {}, {}
+while i <= n do
+  local last = i + 2 * tonumber(ARGV[i])
+  local id = ARGV[i + 2]
+  if seen[id] or redis.call('ZSCORE', IDS, id) then return {'dup', id} end
+  seen[id] = true
+  $CHECK
+  i = last + 1
+end
+i = 1
+while i <= n do
+  local last = i + 2 * tonumber(ARGV[i])
+  local id = ARGV[i + 2]
+  redis.call('HSET', EK .. id, unpack(ARGV, i + 1, last))
+  redis.call('ZADD', IDS, 0, id)
+  $ADD
+  i = last + 1
+end
+return 0
+"""
+
+_ROW_VALS = """local vals = {}
+  for j = i + 1, last, 2 do vals[ARGV[j]] = ARGV[j + 1] end"""
+
+# ARGV: groups of: nset, nset (field, value) pairs, ndel, ndel fields, nids, nids ids.
+_UPDATE = """
+local groups, claims, matched = {}, {}, 0
+local i, n = 1, #ARGV
+while i <= n do
+  local g = {set = {}, del = {}, ids = {}}
+  g.sfirst = i + 1
+  g.slast = i + 2 * tonumber(ARGV[i])
+  for j = g.sfirst, g.slast, 2 do g.set[ARGV[j]] = ARGV[j + 1] end
+  i = g.slast + 1
+  g.dfirst = i + 1
+  g.dlast = i + tonumber(ARGV[i])
+  for j = g.dfirst, g.dlast do g.del[ARGV[j]] = true end
+  i = g.dlast + 1
+  local last = i + tonumber(ARGV[i])
+  for j = i + 1, last do
+    local id = ARGV[j]
+    if redis.call('ZSCORE', IDS, id) then
+      matched = matched + 1
+      g.ids[#g.ids + 1] = id
+      local vals = g.set
+      $CHECK
+    end
+  end
+  i = last + 1
+  g.touched = false
+  $TOUCH
+  groups[#groups + 1] = g
+end
+for _, g in ipairs(groups) do
+  for _, id in ipairs(g.ids) do
+    local key = EK .. id
+    if g.touched then
+      local vals = old_vals(key)
+      $DEL
+      for f, _ in pairs(g.del) do vals[f] = nil end
+      for f, v in pairs(g.set) do vals[f] = v end
+      $ADD
+    end
+    if g.slast >= g.sfirst then redis.call('HSET', key, unpack(ARGV, g.sfirst, g.slast)) end
+    if g.dlast >= g.dfirst then redis.call('HDEL', key, unpack(ARGV, g.dfirst, g.dlast)) end
+  end
+end
+return matched
+"""
+
+_TOUCH = "for _, f in ipairs(WATCHED) do if g.set[f] or g.del[f] then g.touched = true end end"
+
+# ARGV: ids.
+_DELETE = """
+local count = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('ZREM', IDS, id) == 1 then
+    count = count + 1
+    local key = EK .. id
+    $OLD
+    redis.call('DEL', key)
+  end
+end
+return count
+"""
+
+_DROP = """
+for _, id in ipairs(redis.call('ZRANGE', IDS, 0, -1)) do redis.call('DEL', EK .. id) end
+for _, k in ipairs(redis.call('SMEMBERS', REG)) do redis.call('DEL', k) end
+redis.call('DEL', IDS, REG$AUX)
+return 0
+"""
+
+
+def _check(unq: dict[str, str]) -> str:
+    """Unique checks, unrolled per field; ``vals`` holds the row's new values."""
+    return "\n  ".join(
+        f"do local v = vals[{_lit(f)}]; if v and not claim(claims, {_lit(f)}, {_lit(k)}, v, id)"
+        f" then return {{'unique', {_lit(f)}, v}} end end"
+        for f, k in unq.items()
+    )
+
+
+def _add(num: dict[str, str], eq: dict[str, str], unq: dict[str, str]) -> str:
+    """Index entries for ``id`` from ``vals``, unrolled per field."""
+    lines = [
+        f"do local v = vals[{_lit(f)}]; if v and v ~= 'nan' then "
+        f"redis.call('ZADD', {_lit(k)}, v, id) end end"
+        for f, k in num.items()
+    ]
+    lines += [
+        f"do local v = vals[{_lit(f)}]; if v then local sk = {_lit(k)} .. v; "
+        "redis.call('SADD', sk, id); redis.call('SADD', REG, sk) end end"
+        for f, k in eq.items()
+    ]
+    lines += [
+        f"do local v = vals[{_lit(f)}]; if v then redis.call('HSET', {_lit(k)}, v, id) end end"
+        for f, k in unq.items()
+    ]
+    return "\n      ".join(lines)
+
+
+def _del(num: dict[str, str], eq: dict[str, str], unq: dict[str, str]) -> str:
+    """Removal of ``id``'s index entries for the old values in ``vals``."""
+    zrem = "if vals[{}] then redis.call('ZREM', {}, id) end"
+    lines = [zrem.format(_lit(f), _lit(k)) for f, k in num.items()]
+    lines += [
+        f"do local v = vals[{_lit(f)}]; if v then redis.call('SREM', {_lit(k)} .. v, id) end end"
+        for f, k in eq.items()
+    ]
+    lines += [
+        f"do local v = vals[{_lit(f)}]; if v and redis.call('HGET', {_lit(k)}, v) == id then "
+        f"redis.call('HDEL', {_lit(k)}, v) end end"
+        for f, k in unq.items()
+    ]
+    return "\n      ".join(lines)
+
+
+def _script(source: str) -> Script:
+    data = source.encode()
+    return Script(data, hashlib.sha1(data, usedforsecurity=False).hexdigest())
+
+
+def scripts(lay: Layout) -> Scripts:
+    """Generate the write scripts of one collection, specialised to its indexes.
+
+    A collection without indexes gets scripts with no index code at all (the insert is
+    then a duplicate check, ``HSET`` and ``ZADD`` per row); index maintenance is unrolled
+    per field, with keys and stored names as literals.
+    """
+    st = lay.stored
+    num = {st[f]: k for f, k in lay.num.items()}
+    eq = {st[f]: k for f, k in lay.eq.items()}
+    unq = {st[f]: k for f, k in lay.unique.items()}
+    watched = sorted({*num, *eq, *unq})
+    prelude = [f"local EK = {_lit(lay.entity)}", f"local IDS = {_lit(lay.ids)}"]
+    prelude.append(f"local REG = {_lit(lay.registry)}")
+    if watched:
+        prelude.append("local WATCHED = {" + ", ".join(_lit(f) for f in watched) + "}")
+        prelude.append(_OLD_VALS)
+    if unq:
+        prelude.append(_CLAIM)
+    head = "\n".join(prelude)
+    add, delete, check = _add(num, eq, unq), _del(num, eq, unq), _check(unq)
+    row_vals = _ROW_VALS if watched else ""
+    insert = _INSERT.replace("$CHECK", (row_vals + "\n  " + check) if unq else "").replace(
+        "$ADD", (row_vals + "\n  " + add) if watched else ""
+    )
+    if watched:
+        touch = _TOUCH
+        update = (
+            _UPDATE.replace("$CHECK", check)
+            .replace("$DEL", delete)
+            .replace("$ADD", add)
+            .replace("$TOUCH", touch)
+        )
+        old = "local vals = old_vals(key)\n    " + delete
+    else:  # nothing indexed: no old values to read, no index to touch
+        update = _UPDATE.replace("$CHECK", "").replace("$DEL", "").replace("$ADD", "")
+        update = update.replace("$TOUCH", "")
+        update = update.replace("      local vals = g.set\n", "")
+        old = ""
+    aux = "".join(", " + _lit(k) for k in (*num.values(), *unq.values()))
+    return Scripts(
+        insert=_script(head + insert),
+        update=_script(head + update),
+        delete=_script(head + _DELETE.replace("$OLD", old)),
+        drop=_script(head + _DROP.replace("$AUX", aux)),
+    )

@@ -1,0 +1,400 @@
+"""The ``mongo`` adapter: MongoDB through PyMongo's ``AsyncMongoClient`` (motor accepted).
+
+Sits under a data source (``create_data_source("docs", "mongo", url="mongodb://host/app")``,
+or ``client=<AsyncMongoClient | AsyncIOMotorClient>, database="app"``) and above the
+driver. One document per entity, ``_id`` = entity id; filters come from
+``_mongo_filter.py``; every batch is one driver call (``insert_many``, ``update_many`` or
+one ``bulk_write``, ``delete_many``). The driver pools its own sockets, so the common pool
+(``adapters/pool.py``) lends *permits* over the one shared client instead of connections:
+at most ``max_size`` operations run at once (the client's ``maxPoolSize`` is the same
+number), ``acquire_timeout`` raises ``PoolTimeout`` and ``stats()`` reads like every other
+adapter's, without pooling twice. Driver errors become ours in ``translate_error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from bson.codec_options import CodecOptions
+from pymongo import AsyncMongoClient, IndexModel, UpdateMany, uri_parser
+from pymongo import errors as perr
+
+from ..errors import (
+    ConfigError,
+    ConnectionLost,
+    DataSourceError,
+    DiasporaError,
+    IntegrityError,
+    PoolTimeout,
+)
+from ..query.ast import Node, Query, SortKey
+from ._mongo_filter import MongoFilterCompiler, canonical, needs_canonical
+from .base import Adapter, Capabilities, CollectionSchema, Row
+from .pool import Pool, PoolOptions
+
+__all__ = ["MongoAdapter"]
+
+_DUPLICATE = frozenset({11000, 11001, 12582})
+_CODEC = CodecOptions(document_class=dict, tz_aware=True, tzinfo=UTC)
+
+
+class _Permit:
+    """One of ``max_size`` tickets to use the shared client; holds no state of its own."""
+
+    __slots__ = ()
+
+
+class _PermitPool(Pool[_Permit]):
+    """The common pool, lending permits: the driver already pools (and heals) sockets."""
+
+    async def _open(self) -> _Permit:
+        return _Permit()
+
+    async def _close(self, conn: _Permit) -> None:
+        """Nothing to close: the client is closed by the adapter."""
+
+    def _reusable_after(self, exc: BaseException) -> bool:
+        # A permit carries no connection state; the driver discards a socket whose
+        # operation failed or was cancelled, so the permit is always fit to reuse.
+        return True
+
+
+@dataclass(eq=False, slots=True)
+class _Collection:
+    """Per-schema compiled state: names, the filter compiler, the driver collection."""
+
+    coll: Any
+    compiler: MongoFilterCompiler
+    names: dict[str, str]  # logical -> document key (``id`` -> ``_id``)
+    back: dict[str, str]  # document key -> logical
+    canonical: frozenset[str]  # logical fields whose values may hold dicts
+    sorts: dict[tuple[SortKey, ...], list[tuple[str, int]]] = field(default_factory=dict)
+
+    def encode(self, row: Row) -> dict[str, Any]:
+        """A document for ``row``: ``_id`` first, no None values (None is missing)."""
+        doc = {"_id": row["id"]}
+        names, canon = self.names, self.canonical
+        for key, value in row.items():
+            if value is None or key == "id":
+                continue
+            doc[names[key]] = canonical(value) if key in canon else value
+        return doc
+
+    def decode(self, doc: dict[str, Any]) -> Row:
+        """A row from a document the driver just built (so no copy is needed)."""
+        row: Row = {"id": doc.pop("_id")}
+        back = self.back
+        for key, value in doc.items():
+            name = back.get(key)
+            if name is not None and value is not None:
+                row[name] = value
+        return row
+
+    def changes(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """An update document: ``$set`` the values, ``$unset`` the Nones."""
+        to_set: dict[str, Any] = {}
+        to_unset: dict[str, str] = {}
+        names, canon = self.names, self.canonical
+        for key, value in changes.items():
+            if key == "id":
+                continue
+            if value is None:
+                to_unset[names[key]] = ""
+            else:
+                to_set[names[key]] = canonical(value) if key in canon else value
+        update: dict[str, Any] = {"$set": to_set}  # ``$set: {}`` is a no-op (MongoDB >= 5)
+        if to_unset:
+            update["$unset"] = to_unset
+        return update
+
+    def sort(self, keys: tuple[SortKey, ...]) -> list[tuple[str, int]]:
+        spec = self.sorts.get(keys)
+        if spec is None:
+            spec = self.sorts[keys] = self.compiler.sort(keys)
+        return spec
+
+
+def _database_from_url(name: str, url: Any) -> str | None:
+    """Check ``url`` without I/O and return its database name, if any."""
+    if not isinstance(url, str) or not url.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigError(
+            f"data source {name!r} (mongo): url must be mongodb://... or mongodb+srv://..., "
+            f"got {url!r}"
+        )
+    if url.startswith("mongodb+srv://"):  # parsing would resolve DNS: leave it to connect()
+        return unquote(urlsplit(url).path.lstrip("/")) or None
+    try:
+        database: str | None = uri_parser.parse_uri(url)["database"]
+    except (perr.ConfigurationError, ValueError) as exc:
+        raise ConfigError(f"data source {name!r} (mongo): bad url {url!r}: {exc}") from None
+    return database
+
+
+class MongoAdapter(Adapter):
+    """Stores each entity as one document with ``_id`` = its id.
+
+    Config: either ``url`` (``mongodb://[user:pass@]host[:port][,host...]/database?opts``;
+    the database comes from the path or ``database=``) or ``client`` (an
+    ``AsyncMongoClient`` or a motor ``AsyncIOMotorClient`` you own and close; the
+    database from ``database=`` or the client's default), ``client_options`` (extra
+    keyword arguments for the ``AsyncMongoClient`` built from ``url``), plus the common
+    pool options (``min_size``, ``max_size``, ``acquire_timeout``, ``connect_timeout``,
+    ``recycle``, ``health_check_interval``, ``close_timeout``). With ``url``, the client
+    gets ``maxPoolSize=max_size``, ``minPoolSize=min_size`` and ``connect_timeout`` as
+    its connect and server-selection timeouts.
+
+    Attributes:
+        database: the database's name.
+    """
+
+    label = "mongo"
+    extra = "mongo"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_query=True, persistent=True, pooled=True, unique_indexes=True
+    )
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        config = dict(config)
+        options = PoolOptions.from_config(config)
+        url = config.pop("url", None)
+        client = config.pop("client", None)
+        database = config.pop("database", None)
+        client_options = config.pop("client_options", None) or {}
+        super().__init__(name, config)
+        if (url is None) == (client is None):
+            raise ConfigError(f"data source {name!r} (mongo): give either url= or client=")
+        if not isinstance(client_options, Mapping):
+            raise ConfigError(f"data source {name!r} (mongo): client_options must be a dict")
+        if url is not None:
+            database = database or _database_from_url(name, url)
+        elif database is None:
+            try:
+                database = client.get_default_database().name
+            except (AttributeError, perr.ConfigurationError):
+                database = None
+        if not isinstance(database, str) or not database:
+            raise ConfigError(
+                f"data source {name!r} (mongo): no database given (url path or database=)"
+            )
+        self.database = database
+        self._url: str | None = url
+        self._client: Any = client
+        self._own_client = client is None
+        self._client_options = {
+            "maxPoolSize": options.max_size,
+            "minPoolSize": options.min_size,
+            "connectTimeoutMS": int(options.connect_timeout * 1000),
+            "serverSelectionTimeoutMS": int(options.connect_timeout * 1000),
+            **client_options,
+        }
+        self._db: Any = None
+        self._pool = _PermitPool(name, options)
+        self._known: dict[CollectionSchema, _Collection] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def connect(self) -> None:
+        """Create the client (with ``url``), open the permit pool, check the server answers."""
+        if self._db is None:
+            if self._client is None:
+                try:
+                    self._client = AsyncMongoClient(self._url, **self._client_options)
+                except (perr.ConfigurationError, ValueError, TypeError) as exc:
+                    raise ConfigError(f"data source {self.name!r} (mongo): {exc}") from exc
+            codec = self._client.codec_options.with_options(
+                document_class=dict, tz_aware=True, tzinfo=UTC
+            )
+            self._db = self._client.get_database(self.database, codec_options=codec)
+        with self.translate_errors():
+            await self._pool.open()
+        await self.ping()
+
+    async def close(self) -> None:
+        """Close the pool (waiting for running operations) and the client if we made it."""
+        await self._pool.close()
+        client, self._client = self._client, (None if self._own_client else self._client)
+        if self._own_client and client is not None:
+            await client.close()
+
+    async def ping(self) -> None:
+        """Round-trip a ``ping`` command."""
+        async with self._borrow():
+            await self._database().command("ping")
+
+    def stats(self) -> dict[str, int]:
+        """The permit pool's statistics (same keys as every pooled adapter)."""
+        return self._pool.stats()
+
+    async def ensure_schema(self, schema: CollectionSchema) -> None:
+        """Build the declared indexes; ``unique`` ones are partial (missing values are
+        not indexed, so any number of entities may lack the value)."""
+        c = self._coll(schema)
+        indexes = []
+        for name, spec in schema.fields.items():
+            if not (spec.index or spec.unique):
+                continue
+            key = c.names[name]
+            if spec.unique:
+                partial = {key: {"$exists": True}}
+                indexes.append(IndexModel([(key, 1)], unique=True, partialFilterExpression=partial))
+            else:
+                indexes.append(IndexModel([(key, 1)]))
+        if indexes:
+            async with self._borrow():
+                await c.coll.create_indexes(indexes)
+
+    async def drop(self, schema: CollectionSchema) -> None:
+        """Drop the collection with its indexes."""
+        c = self._coll(schema)
+        async with self._borrow():
+            await c.coll.drop()
+
+    # -- data --------------------------------------------------------------------------
+    async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
+        """One ordered ``insert_many``; on a duplicate, the documents it inserted before
+        the failing one are deleted again, so a failed batch writes nothing."""
+        if not rows:
+            return
+        c = self._coll(schema)
+        docs = [c.encode(r) for r in rows]
+        async with self._borrow():
+            try:
+                await c.coll.insert_many(docs, ordered=True)
+            except perr.BulkWriteError as exc:
+                done = int(exc.details.get("nInserted", 0))
+                if done:
+                    await c.coll.delete_many({"_id": {"$in": [d["_id"] for d in docs[:done]]}})
+                raise
+
+    async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
+        """The stored rows among ``ids``, in one query."""
+        if not ids:
+            return []
+        c = self._coll(schema)
+        unique = list(dict.fromkeys(ids))
+        flt = {"_id": unique[0]} if len(unique) == 1 else {"_id": {"$in": unique}}
+        async with self._borrow():
+            docs = await c.coll.find(flt).to_list(None)
+        return [c.decode(d) for d in docs]
+
+    async def find(self, schema: CollectionSchema, query: Query) -> list[Row]:
+        """One ``find`` with the compiled filter, sort, skip and limit."""
+        if query.limit == 0:
+            return []  # Mongo reads limit 0 as "no limit"
+        c = self._coll(schema)
+        flt = c.compiler.compile(query.where)
+        sort = c.sort(query.sort) if query.sort else [("_id", 1)]
+        async with self._borrow():
+            cursor = c.coll.find(flt, sort=sort, skip=query.skip, limit=query.limit or 0)
+            docs = await cursor.to_list(None)
+        return [c.decode(d) for d in docs]
+
+    async def count(self, schema: CollectionSchema, where: Node | None) -> int:
+        """The ``count`` command with the compiled filter (``count_documents`` for all).
+
+        ``count`` with a query matches like ``find`` and is exact (sharded clusters
+        included). ``count_documents`` would wrap the filter in an aggregation
+        ``$match``, where SecantusDB refuses a literal ``$where`` key inside an ``$eq``
+        operand, i.e. a user's dict value.
+        """
+        c = self._coll(schema)
+        async with self._borrow():
+            if where is None:
+                return int(await c.coll.count_documents({}))
+            flt = c.compiler.compile(where)
+            reply = await self._database().command("count", c.coll.name, query=flt)
+        return int(reply["n"])
+
+    async def update(self, schema: CollectionSchema, changes: Sequence[tuple[str, Row]]) -> int:
+        """Ids sharing one change dict go in one ``update_many``; several dicts, one
+        ordered ``bulk_write``. Returns the number of matched documents."""
+        if not changes:
+            return 0
+        c = self._coll(schema)
+        groups: dict[int, tuple[Row, list[str]]] = {}
+        for id_, change in changes:
+            groups.setdefault(id(change), (change, []))[1].append(id_)
+        ops = [
+            ({"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}, c.changes(change))
+            for change, ids in groups.values()
+        ]
+        async with self._borrow():
+            if len(ops) == 1:
+                result = await c.coll.update_many(*ops[0])
+            else:
+                requests = [UpdateMany(flt, upd) for flt, upd in ops]
+                result = await c.coll.bulk_write(requests, ordered=True)
+        return int(result.matched_count)
+
+    async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
+        """One ``delete_many`` by id."""
+        if not ids:
+            return 0
+        c = self._coll(schema)
+        async with self._borrow():
+            result = await c.coll.delete_many({"_id": {"$in": list(dict.fromkeys(ids))}})
+        return int(result.deleted_count)
+
+    async def delete_where(self, schema: CollectionSchema, where: Node | None) -> int:
+        """One ``delete_many`` with the compiled filter."""
+        c = self._coll(schema)
+        flt = c.compiler.compile(where)
+        async with self._borrow():
+            result = await c.coll.delete_many(flt)
+        return int(result.deleted_count)
+
+    # -- internals ---------------------------------------------------------------------
+    def _database(self) -> Any:
+        if self._db is None:
+            raise ConnectionLost(self.name, "not connected (call connect() first)")
+        return self._db
+
+    def _coll(self, schema: CollectionSchema) -> _Collection:
+        c = self._known.get(schema)
+        if c is None:
+            compiler = MongoFilterCompiler(schema.model, schema.fields, schema.stored)
+            names = dict(compiler.paths)
+            c = _Collection(
+                coll=self._database()[schema.collection],
+                compiler=compiler,
+                names=names,
+                back={v: k for k, v in names.items() if k != "id"},
+                canonical=frozenset(n for n, s in schema.fields.items() if needs_canonical(s)),
+            )
+            if len(self._known) > 1000:  # schemas made per call (tests): keep it bounded
+                self._known.clear()
+            self._known[schema] = c
+        return c
+
+    @asynccontextmanager
+    async def _borrow(self) -> AsyncIterator[None]:
+        """Hold a permit for one driver call; the one boundary for driver errors."""
+        with self.translate_errors():
+            async with self._pool.acquire():
+                yield
+
+    def translate_error(self, exc: Exception) -> DiasporaError:
+        """Duplicate keys -> ``IntegrityError``; network trouble -> ``ConnectionLost``;
+        the driver's own wait-queue timeout -> ``PoolTimeout``; the rest (server
+        errors, operation timeouts, unencodable values) -> ``DataSourceError``."""
+        what = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, perr.DuplicateKeyError):
+            return IntegrityError(self.name, f"duplicate key: {exc}")
+        if isinstance(exc, perr.BulkWriteError):
+            errors = exc.details.get("writeErrors") or []
+            dup = next((e for e in errors if e.get("code") in _DUPLICATE), None)
+            if dup is not None:
+                return IntegrityError(self.name, f"duplicate key: {dup.get('errmsg', '')}")
+            first = errors[0].get("errmsg", "") if errors else ""
+            return DataSourceError(self.name, f"{what} {first}".strip())
+        if isinstance(exc, perr.WaitQueueTimeoutError):
+            return PoolTimeout(self.name, what)
+        if isinstance(exc, perr.ConnectionFailure):  # AutoReconnect, NetworkTimeout, ...
+            return ConnectionLost(self.name, what)
+        if isinstance(exc, perr.OperationFailure) and exc.code in _DUPLICATE:
+            return IntegrityError(self.name, f"duplicate key: {exc}")
+        return DataSourceError(self.name, what)

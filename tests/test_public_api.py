@@ -8,7 +8,7 @@ EXPECTED = {
     "ALL", "Adapter", "Capabilities", "CollectionSchema", "ConfigError", "ConnectionLost",
     "DataSource", "DataSourceError", "Diaspora", "DiasporaError", "Entity", "EntitySet",
     "EntityState", "EntityStateError", "FanOutError", "IntegrityError", "Model", "PoolTimeout",
-    "QueryError", "UnknownDataSource", "UnsupportedQuery", "ValidationError", "errors", "field",
+    "QueryError", "UnknownDataSource", "UnsupportedQuery", "ValidationError", "errors", "field", "server",
 }  # fmt: skip
 
 

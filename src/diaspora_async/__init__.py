@@ -12,7 +12,7 @@ Reading order, top to bottom::
 compiles; ``fields`` turns declarations into one pydantic validator per model.
 """
 
-from . import errors
+from . import errors, server
 from .adapters.base import Adapter, Capabilities, CollectionSchema
 from .entities import Entity, EntitySet, EntityState
 from .errors import (
@@ -61,4 +61,5 @@ __all__ = [
     "ValidationError",
     "errors",
     "field",
+    "server",
 ]

@@ -105,10 +105,17 @@ class _MatchCompiler(Compiler[Predicate]):
 
     def visit_in(self, node: In) -> Predicate:
         f, values = node.field, node.value
+        if all(type(v) is str for v in values):
+            # Ids and other strings: a set lookup (deep_equal(str, x) holds only for x == str).
+            keys = frozenset(values)
+            return lambda row: type(x := row.get(f)) is str and x in keys
         return lambda row: (x := row.get(f)) is not None and any(deep_equal(x, v) for v in values)
 
     def visit_not_in(self, node: NotIn) -> Predicate:
         f, values = node.field, node.value
+        if all(type(v) is str for v in values):
+            keys = frozenset(values)
+            return lambda row: (x := row.get(f)) is not None and not (type(x) is str and x in keys)
         return lambda row: (
             (x := row.get(f)) is not None and not any(deep_equal(x, v) for v in values)
         )

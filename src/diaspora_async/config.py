@@ -1,0 +1,165 @@
+"""One configuration for server and client: ``Diaspora.from_config`` lands here.
+
+Sits beside the registry, before anything connects: it reads the configuration (a dict,
+a ``.json`` or a ``.toml`` file), checks its shape, and declares data sources and models
+on the registry with the ordinary ``create_data_source``/``declare_model`` calls. The
+same file serves both ends of the REST protocol (``server/``): with ``role="server"``
+the data sources are created as written; with ``role="client"`` they are not (the client
+needs none of their drivers or secrets) and every model uses one ``http`` source named
+``api`` that points at the server, keeping each model's collection so REST paths match.
+
+The structure::
+
+    {
+      "data_sources": {"main": {"adapter": "sqlite", "path": "app.db"}},
+      "models": {"Article": {"sources": ["main"], "attributes": {"title": "string"}}},
+      "client": {"timeout": 10}      # optional: extra http-source options for clients
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, UnknownDataSource
+
+if TYPE_CHECKING:
+    from .registry import Diaspora
+
+__all__ = ["CLIENT_SOURCE", "load_config", "read_config"]
+
+CLIENT_SOURCE = "api"
+"""The name of the one ``http`` data source a client-role registry gets."""
+
+_TOP_KEYS = ("data_sources", "models", "client")
+_ROLES = ("server", "client")
+
+
+def read_config(config: Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    """Return the configuration as a dict, reading a ``.json`` or ``.toml`` file if given.
+
+    Raises:
+        ConfigError: the file is missing, of another kind, or does not parse.
+    """
+    if isinstance(config, Mapping):
+        return dict(config)
+    if not isinstance(config, str | Path):
+        raise ConfigError(
+            "a configuration is a dict or a path to a .json/.toml file, "
+            f"got {type(config).__name__}"
+        )
+    path = Path(config)
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".toml"):
+        raise ConfigError(f"configuration file {str(path)!r} must end in .json or .toml")
+    try:
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {str(path)!r} does not exist") from None
+    except (ValueError, OSError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise ConfigError(f"configuration file {str(path)!r} cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration file {str(path)!r} must hold an object at the top")
+    return data
+
+
+def _section(cfg: Mapping[str, Any], key: str) -> dict[str, Any]:
+    section = cfg.get(key, {})
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"configuration: {key!r} must be a table/object, got {section!r}")
+    return dict(section)
+
+
+def _model_sources(name: str, desc: Mapping[str, Any]) -> list[str]:
+    sources = desc.get("sources")
+    if sources is None:
+        return []
+    if isinstance(sources, str):
+        return [sources]
+    if isinstance(sources, list | tuple | Mapping):
+        return [str(s) for s in sources]
+    raise ConfigError(f"configuration: models.{name}.sources must be a name, a list or a table")
+
+
+def load_config(
+    orm: Diaspora,
+    config: Mapping[str, Any] | str | Path,
+    *,
+    role: str = "server",
+    server_url: str | None = None,
+) -> Diaspora:
+    """Declare the configuration's data sources and models on ``orm``.
+
+    Args:
+        orm: a new registry (``Diaspora.from_config`` passes one).
+        config: the configuration dict, or a path to a ``.json``/``.toml`` file.
+        role: ``"server"`` creates the data sources as configured; ``"client"`` creates
+            one ``http`` source named ``api`` and points every model at it.
+        server_url: the REST app's URL for ``role="client"`` (with its mount path, e.g.
+            ``"http://127.0.0.1:8000/api"``); may instead be ``client.base_url``.
+
+    Returns:
+        ``orm``, not yet connected.
+
+    Raises:
+        ConfigError: the configuration is malformed (the message names the bad entry).
+    """
+    if role not in _ROLES:
+        raise ConfigError(f"role must be 'server' or 'client', got {role!r}")
+    cfg = read_config(config)
+    unknown = sorted(set(cfg) - set(_TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"configuration: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(_TOP_KEYS)})"
+        )
+    sources = _section(cfg, "data_sources")
+    models = _section(cfg, "models")
+    client = _section(cfg, "client")
+    for name, desc in sources.items():
+        if not isinstance(desc, Mapping):
+            raise ConfigError(f"configuration: data_sources.{name} must be a table/object")
+        if not isinstance(desc.get("adapter"), str):
+            raise ConfigError(f'configuration: data_sources.{name} needs "adapter" (a label)')
+    for name, desc in models.items():
+        if not isinstance(desc, Mapping):
+            raise ConfigError(f"configuration: models.{name} must be a table/object")
+        for source in _model_sources(name, desc):
+            if source not in sources:
+                raise UnknownDataSource(
+                    f"configuration: model {name} uses data source {source!r}, which is not "
+                    f"in data_sources (declared: {', '.join(sources) or 'none'})"
+                )
+
+    if role == "server":
+        for name, desc in sources.items():
+            options = {k: v for k, v in desc.items() if k != "adapter"}
+            _declare(
+                f"data_sources.{name}", orm.create_data_source, name, desc["adapter"], **options
+            )
+        for name, desc in models.items():
+            _declare(f"models.{name}", orm.declare_model, name, desc)
+        return orm
+
+    url = server_url if server_url is not None else client.pop("base_url", None)
+    if not isinstance(url, str) or not url:
+        raise ConfigError("role='client' needs server_url= (the REST app's URL)")
+    client.pop("base_url", None)
+    _declare("client", orm.create_data_source, CLIENT_SOURCE, "http", base_url=url, **client)
+    for name, desc in models.items():
+        # Remaps belong to the server's stores: the REST API speaks logical names.
+        _declare(f"models.{name}", orm.declare_model, name, {**desc, "sources": [CLIENT_SOURCE]})
+    return orm
+
+
+def _declare(where: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+    try:
+        fn(*args, **kwargs)
+    except ConfigError as exc:
+        raise type(exc)(f"configuration: {where}: {exc}") from exc

@@ -1,0 +1,121 @@
+"""The adapter logic both SQL adapters share: plans in, statements out, rows back.
+
+Sits between the adapter contract (``base.py``) and the two engine adapters
+(``sqlite.py``, ``mysql.py``). Every contract method here only asks the model's
+``TablePlan`` for statement texts and parameters and hands them to three small driver
+primitives the subclasses implement: ``_fetch`` (one SELECT), ``_run`` (statements that
+must apply together, in one transaction when there is more than one) and ``_script``
+(DDL). Plans are cached per ``CollectionSchema`` object, so each model's SQL is built once
+per connection of the registry.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from ..query.ast import Node, Query
+from ._sql import Dialect
+from ._sql_plan import TablePlan
+from .base import Adapter, CollectionSchema, Row
+
+__all__ = ["SQLAdapter", "Statement"]
+
+Statement = tuple[str, Sequence[Any]]
+
+
+class SQLAdapter(Adapter):
+    """Base of the SQL adapters; subclasses supply the dialect and the driver primitives."""
+
+    dialect: ClassVar[Dialect]
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        super().__init__(name, config)
+        # id(schema) -> plan; the plan holds its schema, so an id is never reused meanwhile.
+        self._plans: dict[int, TablePlan] = {}
+        self._max_chars: int | None = None  # bound on one INSERT's text (MySQL packets)
+
+    # -- driver primitives (subclasses) ------------------------------------------------
+    @abstractmethod
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        """Run one SELECT; return its records in column order."""
+
+    @abstractmethod
+    async def _run(self, statements: Sequence[Statement]) -> int:
+        """Run writes atomically (a transaction if several); return the summed rowcount."""
+
+    @abstractmethod
+    async def _script(self, statements: list[str]) -> None:
+        """Run DDL statements in order (no parameters)."""
+
+    @abstractmethod
+    def _types(self) -> tuple[Mapping[str, str], str, bool]:
+        """Column types by kind, the CREATE TABLE suffix, and whether indexes are inline."""
+
+    # -- plans -------------------------------------------------------------------------
+    def plan(self, schema: CollectionSchema) -> TablePlan:
+        """The cached ``TablePlan`` of ``schema`` (built on first use)."""
+        plan = self._plans.get(id(schema))
+        if plan is not None and plan.schema is schema:
+            return plan
+        if len(self._plans) > 1024:  # schemas are per (model, connect); keep it bounded
+            self._plans.clear()
+        types, suffix, inline = self._types()
+        plan = self._plans[id(schema)] = TablePlan(schema, self.dialect, types, suffix, inline)
+        return plan
+
+    # -- contract ----------------------------------------------------------------------
+    async def ensure_schema(self, schema: CollectionSchema) -> None:
+        """CREATE TABLE IF NOT EXISTS with typed columns and the declared indexes."""
+        await self._script(self.plan(schema).ddl)
+
+    async def drop(self, schema: CollectionSchema) -> None:
+        """DROP TABLE IF EXISTS (indexes go with it)."""
+        await self._script([self.plan(schema).drop()])
+        self._plans.pop(id(schema), None)
+
+    async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
+        """Multi-row INSERT (chunked under the engine's limits, one transaction)."""
+        if rows:
+            await self._run(self.plan(schema).insert(rows, self._max_chars))
+
+    async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
+        """SELECT ... WHERE id IN (...)."""
+        if not ids:
+            return []
+        plan = self.plan(schema)
+        if len(ids) == 1:  # Model.find(id): the hot path
+            return plan.decode_rows(await self._fetch(plan.get_one, ids))
+        records: list[Sequence[Any]] = []
+        for sql, params in plan.get(ids):
+            records += await self._fetch(sql, params)
+        return plan.decode_rows(records)
+
+    async def find(self, schema: CollectionSchema, query: Query) -> list[Row]:
+        """One SELECT with WHERE, ORDER BY and LIMIT/OFFSET."""
+        plan = self.plan(schema)
+        sql, params = plan.find(query)
+        return plan.decode_rows(await self._fetch(sql, params))
+
+    async def count(self, schema: CollectionSchema, where: Node | None) -> int:
+        """SELECT COUNT(*)."""
+        sql, params = self.plan(schema).count(where)
+        records = await self._fetch(sql, params)
+        return int(records[0][0])
+
+    async def update(self, schema: CollectionSchema, changes: Sequence[tuple[str, Row]]) -> int:
+        """One UPDATE per distinct changes dict (``update_many``: one in all)."""
+        if not changes:
+            return 0
+        return await self._run(self.plan(schema).update(changes))
+
+    async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
+        """DELETE ... WHERE id IN (...)."""
+        if not ids:
+            return 0
+        return await self._run(self.plan(schema).delete(ids))
+
+    async def delete_where(self, schema: CollectionSchema, where: Node | None) -> int:
+        """One DELETE statement."""
+        return await self._run([self.plan(schema).delete_where(where)])

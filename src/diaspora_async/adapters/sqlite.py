@@ -1,0 +1,176 @@
+"""The ``sqlite`` adapter: SQLite through aiosqlite, on the common pool base.
+
+Sits under a data source (``create_data_source("local", "sqlite", path="app.db")``) and
+above aiosqlite. SQL comes from the shared compiler (``_sql.py``, SQLite dialect) and the
+shared SQL adapter (``_sql_adapter.py``). A file database gets a pool of aiosqlite
+connections (WAL mode, so readers never wait for the writer); ``":memory:"`` gets exactly
+one connection, opened at connect and kept until close, because each in-memory connection
+is a database of its own. Each operation runs as ONE job on the connection's worker
+thread (statement, fetch and, for a batch, BEGIN..COMMIT), so a cancelled task can never
+leave a transaction half done and the connection is always fit for reuse.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import aiosqlite
+
+from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ._sql import SQLiteDialect
+from ._sql_adapter import SQLAdapter, Statement
+from .base import Capabilities
+from .pool import Pool, PoolOptions
+
+__all__ = ["SQLiteAdapter"]
+
+T = TypeVar("T")
+
+_TYPES = {
+    "id": "TEXT",
+    "str": "TEXT",
+    "indexed_str": "TEXT",
+    "int": "INTEGER",
+    "float": "REAL",
+    "bool": "INTEGER",
+    "datetime": "TEXT",
+    "list": "TEXT",
+    "dict": "TEXT",
+    "any": "TEXT",
+}
+
+
+def _fetch_job(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    return db.execute(sql, params).fetchall()
+
+
+def _run_job(db: sqlite3.Connection, statements: Sequence[Statement]) -> int:
+    if len(statements) == 1:
+        sql, params = statements[0]
+        return db.execute(sql, params).rowcount  # one statement is atomic on its own
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        total = sum(db.execute(sql, params).rowcount for sql, params in statements)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return total
+
+
+def _script_job(db: sqlite3.Connection, statements: list[str]) -> None:
+    for sql in statements:
+        db.execute(sql)
+
+
+class _SQLitePool(Pool[aiosqlite.Connection]):
+    def __init__(self, source: str, options: PoolOptions, path: str, pragmas: list[str]) -> None:
+        super().__init__(source, options)
+        self._path = path
+        self._pragmas = pragmas
+
+    async def _open(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self._path, isolation_level=None)
+        try:
+            for pragma in self._pragmas:
+                await conn.execute(pragma)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _close(self, conn: aiosqlite.Connection) -> None:
+        await conn.close()
+
+    async def _ping(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute("SELECT 1")
+
+    def _reusable_after(self, exc: BaseException) -> bool:
+        # Jobs run whole on the worker thread (a cancelled await does not stop them and a
+        # batch always ends in COMMIT or ROLLBACK), so only a dead connection is unfit.
+        # Discarding needlessly would also lose a :memory: database.
+        return not isinstance(exc, ConnectionLost)
+
+
+class SQLiteAdapter(SQLAdapter):
+    """SQLite via aiosqlite: ``create_data_source("local", "sqlite", path="app.db")``.
+
+    Options: ``path`` (a file, or ``":memory:"``, the default), ``busy_timeout``
+    (seconds a writer waits for the file lock, default 5), and the pool options
+    (``max_size`` defaults to 4 for a file and is always 1 for ``":memory:"``).
+    """
+
+    label = "sqlite"
+    extra = "sqlite"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        native_query=True, transactions=True, persistent=True, pooled=True, unique_indexes=True
+    )
+    dialect = SQLiteDialect()
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        config = dict(config)
+        path = config.pop("path", ":memory:")
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"data source {name!r} (sqlite): path must be a file or ':memory:'")
+        busy = config.pop("busy_timeout", 5)
+        if isinstance(busy, bool) or not isinstance(busy, int | float) or busy < 0:
+            raise ConfigError(f"data source {name!r} (sqlite): busy_timeout must be seconds >= 0")
+        memory = path == ":memory:"
+        config.setdefault("max_size", 4)
+        if memory:
+            # One connection, opened at connect() and never recycled: it IS the database.
+            config.update(max_size=1, min_size=1, recycle=None)
+        options = PoolOptions.from_config(config)
+        super().__init__(name, config)
+        pragmas = [f"PRAGMA busy_timeout = {int(busy * 1000)}"]
+        if not memory:
+            pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+        self.path = path
+        self._pool = _SQLitePool(name, options, path, pragmas)
+
+    async def connect(self) -> None:
+        """Open the pool (the one connection of an in-memory database)."""
+        await self._pool.open()
+
+    async def close(self) -> None:
+        """Close every connection (an in-memory database is gone afterwards)."""
+        await self._pool.close()
+
+    def stats(self) -> dict[str, int]:
+        """The pool's counters."""
+        return self._pool.stats()
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``."""
+        await self._fetch("SELECT 1", ())
+
+    def _types(self) -> tuple[Mapping[str, str], str, bool]:
+        return _TYPES, " WITHOUT ROWID", False
+
+    async def _job(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self._pool.acquire() as conn:
+            with self.translate_errors():
+                db = conn._conn
+                result: T = await conn._execute(fn, db, *args)  # type: ignore[no-untyped-call]
+                return result
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return await self._job(_fetch_job, sql, params)
+
+    async def _run(self, statements: Sequence[Statement]) -> int:
+        return await self._job(_run_job, statements)
+
+    async def _script(self, statements: list[str]) -> None:
+        await self._job(_script_job, statements)
+
+    def translate_error(self, exc: Exception) -> DiasporaError:
+        """sqlite3/aiosqlite errors -> ours (duplicate key, closed connection)."""
+        msg = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, sqlite3.IntegrityError):
+            return IntegrityError(self.name, msg)
+        closed = isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc)
+        if closed or (isinstance(exc, ValueError) and "closed" in str(exc)):
+            return ConnectionLost(self.name, msg)
+        return DataSourceError(self.name, msg)

@@ -13,7 +13,8 @@ import pkgutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also runnable without installing
 
 from bench._common import Result, print_table
 

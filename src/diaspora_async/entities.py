@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overloa
 
 from . import writes
 from .errors import ValidationError
-from .writes import snapshot
 
 if TYPE_CHECKING:
     from .models import ModelMeta
@@ -40,7 +39,8 @@ class EntityState(enum.Enum):
 class Entity:
     """One record of a model. Create with ``Model.spawn(...)``, not the constructor."""
 
-    __slots__ = ("_attrs", "_confirmed", "_id", "_last_source", "_syncing")
+    # No __slots__: model classes get an instance __dict__ anyway, and filling that dict
+    # in one assignment (ModelMeta.new) is the cheapest way to make an entity.
     __meta__: ClassVar[ModelMeta]
 
     _attrs: dict[str, Any]
@@ -63,11 +63,11 @@ class Entity:
     @property
     def attributes(self) -> dict[str, Any]:
         """A copy of the current attributes (without ``id``)."""
-        return snapshot(self._attrs, type(self).__meta__.containers)
+        return type(self).__meta__.copy(self._attrs)
 
     def to_dict(self) -> dict[str, Any]:
         """The attributes with ``id`` first, as a new dict."""
-        return {"id": self._id, **snapshot(self._attrs, type(self).__meta__.containers)}
+        return {"id": self._id, **type(self).__meta__.copy(self._attrs)}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._id} {self.state.value}>"
@@ -289,5 +289,5 @@ class EntitySet(Sequence[E], Generic[E]):
         meta = self._model.__meta__
         cast = meta.validator.validate_changes(changes)
         for e in self._items:
-            e._attrs.update(snapshot(cast, meta.containers))
+            e._attrs.update(meta.copy(cast))
         return await self.persist(source, skip_events=skip_events, on_error=on_error)

@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .adapters.base import Adapter, CollectionSchema, Row
-from .errors import ConfigError, QueryError, UnknownDataSource
+from .errors import ConfigError, QueryError, UnknownDataSource, ValidationError
 from .events import Hook, check_event
 from .fanout import ALL, check_policy
 from .fields import MISSING, FieldSpec, ModelValidator, build_field
+from .ids import new_id
 from .query.ast import Equal, Node
 from .query.parse import parse_sort, parse_where
-from .writes import snapshot
+from .writes import compile_copier
 
 if TYPE_CHECKING:
     from .entities import Entity
@@ -71,7 +72,14 @@ class ModelMeta:
         self._single = {s: [s] for s in self.source_names}
         self._hooks: dict[str, tuple[Hook, ...]] = {}
         self.default_sort = parse_sort(None, fields)
-        self._defaults = list(fields.items())
+        self.copy = compile_copier(fields)
+        # Compiled once for spawn and row decoding: a template with the static defaults in
+        # field order (MISSING marks required ones), the factories, the known names.
+        self._template = {n: MISSING if f.default_factory else f.default for n, f in fields.items()}
+        self._factories = [(n, f.default_factory) for n, f in fields.items() if f.default_factory]
+        self._required = [n for n, f in fields.items() if f.required]
+        self._field_set = frozenset(fields)
+        self._row_keys = {"id", *fields}
 
     def _parse_sources(self, sources: Any) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
         if sources is None:
@@ -169,18 +177,57 @@ class ModelMeta:
     # -- rows and entities -------------------------------------------------------------
     def row_to_attrs(self, row: Row) -> dict[str, Any]:
         """Attributes from a stored row; fields the row lacks read as None."""
+        if row.keys() == self._row_keys:  # the usual case: one C-level copy
+            attrs = dict(row)
+            del attrs["id"]
+            return attrs
         return {n: row.get(n) for n in self.fields}
 
-    def from_row(self, row: Row, source: str) -> Entity:
-        """Build an entity confirmed in ``source`` from a stored row."""
+    def new(self, entity_id: str, attrs: dict[str, Any], confirmed: dict[str, Any]) -> Entity:
+        """Make an entity instance without running any user code."""
         e = self.cls.__new__(self.cls)
-        attrs = self.row_to_attrs(row)
-        object.__setattr__(e, "_id", row["id"])
-        object.__setattr__(e, "_attrs", attrs)
-        object.__setattr__(e, "_confirmed", {source: snapshot(attrs, self.containers)})
-        object.__setattr__(e, "_syncing", {})
-        object.__setattr__(e, "_last_source", source)
+        state = {"_id": entity_id, "_attrs": attrs, "_confirmed": confirmed, "_syncing": {},
+                 "_last_source": None}  # fmt: skip
+        object.__setattr__(e, "__dict__", state)
         return e
+
+    def from_row(self, row: Row, source: str) -> Entity:
+        """Build an entity confirmed in ``source`` from a stored row (which it takes over)."""
+        if row.keys() == self._row_keys:
+            # Adapters hand over fresh rows: the row itself becomes the confirmed snapshot.
+            entity_id = row.pop("id")
+            confirmed = row
+        else:
+            entity_id = row["id"]
+            confirmed = self.row_to_attrs(row)
+        e = self.cls.__new__(self.cls)
+        state = {"_id": entity_id, "_attrs": self.copy(confirmed),
+                 "_confirmed": {source: confirmed}, "_syncing": {}, "_last_source": source}  # fmt: skip
+        object.__setattr__(e, "__dict__", state)
+        return e
+
+    def spawn(self, data: dict[str, Any], entity_id: Any = None) -> Entity:
+        """A new ORPHAN entity from ``data`` (owned: it may be modified), defaults filled."""
+        if entity_id is None:
+            entity_id = data.pop("id", None)
+            if entity_id is None:
+                entity_id = new_id()
+        if not isinstance(entity_id, str) or not entity_id:
+            raise ValidationError(self.name, [("id", "must be a non-empty string")])
+        if not data.keys() <= self._field_set:
+            unknown = [k for k in data if k not in self._field_set]
+            raise ValidationError(
+                self.name, [(k, "not an attribute of the model") for k in unknown]
+            )
+        values = self._template.copy()
+        values.update(data)
+        for name, factory in self._factories:
+            if name not in data:
+                values[name] = factory()
+        for name in self._required:
+            if values[name] is MISSING:
+                del values[name]
+        return self.new(entity_id, values, {})
 
     def where(self, query: Any, allow_empty: bool = True, what: str = "") -> Node | None:
         """Parse a query or an id; an empty query needs ``allow_empty``."""

@@ -14,16 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from .adapters.base import Row
 from .entities import Entity, EntitySet
-from .errors import ConfigError, QueryError, ValidationError
+from .errors import ConfigError, QueryError
 from .events import EVENTS, Hook
 from .fanout import fan_out, first_of
-from .fields import MISSING
-from .ids import new_id
 from .meta import ModelMeta, _Attr, own_fields
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
 from .sync import SyncReport, sync
-from .writes import snapshot
 
 if TYPE_CHECKING:
     from .registry import Diaspora
@@ -39,7 +36,6 @@ class Model(Entity):
     (the default fan-out policy).
     """
 
-    __slots__ = ()
     __diaspora__: ClassVar[Diaspora]
 
     def __init_subclass__(
@@ -77,35 +73,18 @@ class Model(Entity):
         """Make a new entity, stored nowhere yet (ORPHAN). Defaults fill missing values.
 
         ``id`` may be given; otherwise a time-ordered id is generated.
+
+        Raises:
+            ValidationError: an attribute the model does not declare, or a bad id.
         """
-        meta = cls.__meta__
         data = {**attrs, **kwargs} if attrs else kwargs
-        entity_id = data.pop("id", None)
-        if entity_id is None:
-            entity_id = new_id()
-        elif not isinstance(entity_id, str) or not entity_id:
-            raise ValidationError(cls.__name__, [("id", "must be a non-empty string")])
-        cls._check_attrs(data)
-        e = cls.__new__(cls)
-        values: dict[str, Any] = {}
-        for name, spec in meta._defaults:
-            if name in data:
-                values[name] = data[name]
-            else:
-                default = spec.make_default()
-                if default is not MISSING:
-                    values[name] = default
-        object.__setattr__(e, "_id", entity_id)
-        object.__setattr__(e, "_attrs", values)
-        object.__setattr__(e, "_confirmed", {})
-        object.__setattr__(e, "_syncing", {})
-        object.__setattr__(e, "_last_source", None)
-        return e
+        return cls.__meta__.spawn(data)  # type: ignore[return-value]
 
     @classmethod
     def spawn_many(cls, items: Iterable[Mapping[str, Any]]) -> EntitySet[Self]:
         """Spawn one entity per dict, as an ``EntitySet``."""
-        return EntitySet(cls, [cls.spawn(item) for item in items])
+        spawn = cls.__meta__.spawn
+        return EntitySet(cls, [spawn(dict(item)) for item in items])  # type: ignore[misc]
 
     @classmethod
     def on(cls, event: str, hook: Hook) -> Hook:
@@ -156,7 +135,7 @@ class Model(Entity):
         await fan_out(sources, part, f"{what} {cls.__name__}")
         out: list[Self] = []
         for row in rows:
-            e = meta.from_row({**row, **snapshot(cast, meta.containers)}, sources[0])
+            e = meta.from_row({**row, **meta.copy(cast)}, sources[0])
             out.append(e)  # type: ignore[arg-type]
         return out
 

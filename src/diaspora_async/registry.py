@@ -107,7 +107,7 @@ class Diaspora:
         self._adapters: dict[str, type[Adapter]] = {}
         self._outbox: Outbox | None = None
         # A base class bound to this registry: ``class Article(orm.Model, ...)``.
-        self.Model = type("Model", (ModelBase,), {"__slots__": (), "__diaspora__": self,
+        self.Model = type("Model", (ModelBase,), {"__diaspora__": self,
                           "__module__": ModelBase.__module__}, abstract=True)  # fmt: skip
 
     def __repr__(self) -> str:

@@ -15,15 +15,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataSourceError, EntityStateError, FanOutError, ValidationError
+from .errors import DataSourceError, EntityStateError, FanOutError
 from .events import run_hooks
 from .fanout import ALL, check_policy, fan_out
 
 if TYPE_CHECKING:
     from .entities import Entity
+    from .fields import FieldSpec
     from .models import ModelMeta
 
-__all__ = ["destroy", "fetch", "persist", "snapshot", "validate_all"]
+__all__ = ["compile_copier", "destroy", "fetch", "persist", "snapshot", "validate_all"]
 
 Undo = Callable[[], Awaitable[None]]
 
@@ -51,17 +52,50 @@ def snapshot(attrs: Mapping[str, Any], containers: bool) -> dict[str, Any]:
 _IMMUTABLE = (str, int, float, bool, type(None), datetime)
 
 
+_SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "datetime"})
+
+
+def compile_copier(
+    fields: Mapping[str, FieldSpec],
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """Build a model's attribute copier once: only its list/dict/any fields need copying.
+
+    Lists of scalars are copied with ``list.copy`` (C speed); nested values recursively.
+    """
+    flat = tuple(n for n, f in fields.items() if f.kind == "list" and f.item_kind in _SCALAR_KINDS)
+    deep = tuple(
+        n
+        for n, f in fields.items()
+        if f.kind in ("dict", "any") or (f.kind == "list" and f.item_kind not in _SCALAR_KINDS)
+    )
+    if not flat and not deep:
+        return dict
+
+    def copy_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(attrs)
+        for name in flat:
+            value = out.get(name)
+            if type(value) is list:
+                out[name] = value.copy()
+            elif value is not None and not isinstance(value, _IMMUTABLE):
+                out[name] = _copy(value)
+        for name in deep:
+            value = out.get(name)
+            if value is not None and not isinstance(value, _IMMUTABLE):
+                out[name] = _copy(value)
+        return out
+
+    return copy_attrs
+
+
 def validate_all(meta: ModelMeta, entities: Sequence[Entity]) -> None:
-    """Validate every entity; one ``ValidationError`` lists the bad fields of all of them."""
-    errors: list[tuple[str, str]] = []
-    for i, e in enumerate(entities):
-        try:
-            e.validate()
-        except ValidationError as exc:
-            prefix = f"[{i}]." if len(entities) > 1 else ""
-            errors += [(prefix + path, msg) for path, msg in exc.errors]
-    if errors:
-        raise ValidationError(meta.name, errors)
+    """Validate every entity in one call; one ``ValidationError`` lists every bad field.
+
+    Nothing changes unless all are valid.
+    """
+    cast = meta.validator.validate_many([e._attrs for e in entities])
+    for e, attrs in zip(entities, cast, strict=True):
+        object.__setattr__(e, "_attrs", attrs)
 
 
 async def _hooks(meta: ModelMeta, name: str, entities: Sequence[Entity], source: str) -> None:
@@ -107,7 +141,8 @@ async def persist(
         diffs = [(e, e.diff(source)) for e in updates]
         changes = [(e.id, d) for e, d in diffs if d]
         before = {e.id: e._confirmed[source] for e, d in diffs if d}
-        snaps = {e.id: snapshot(e._attrs, meta.containers) for e in entities}
+        copy_attrs = meta.copy
+        snaps = {e.id: copy_attrs(e._attrs) for e in entities}
         for e in entities:
             e._begin(source)
         try:
@@ -286,8 +321,9 @@ async def fetch(
             if row is None:
                 del e._confirmed[s]  # the source lost it: the state says so now
                 continue
-            e._attrs = meta.row_to_attrs(row)
-            e._confirm(s, snapshot(e._attrs, meta.containers))
+            attrs = meta.row_to_attrs(row)
+            object.__setattr__(e, "_attrs", attrs)
+            e._confirm(s, meta.copy(attrs))
             del pending[e.id]
             done.append(e)
         if events:

@@ -138,7 +138,11 @@ class Adapter(ABC):
 
     @abstractmethod
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
-        """Return the stored rows among ``ids``, in any order; absent ids are skipped."""
+        """Return the stored rows among ``ids``, in any order; absent ids are skipped.
+
+        Returned rows (here and from ``find``) belong to the caller, which may modify them:
+        never hand out a dict the adapter keeps.
+        """
 
     @abstractmethod
     async def find(self, schema: CollectionSchema, query: Query) -> list[Row]:

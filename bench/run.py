@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also runnable without installing
 
-from bench._common import Result, print_table
+from bench._common import Result, print_table  # noqa: E402 - needs the path above
 
 
 async def _main(only: str | None) -> int:

@@ -201,8 +201,13 @@ class ModelMeta:
             entity_id = row["id"]
             confirmed = self.row_to_attrs(row)
         e = self.cls.__new__(self.cls)
-        state = {"_id": entity_id, "_attrs": self.copy(confirmed),
-                 "_confirmed": {source: confirmed}, "_syncing": {}, "_last_source": source}  # fmt: skip
+        state = {
+            "_id": entity_id,
+            "_attrs": self.copy(confirmed),
+            "_confirmed": {source: confirmed},
+            "_syncing": {},
+            "_last_source": source,
+        }
         object.__setattr__(e, "__dict__", state)
         return e
 

@@ -159,3 +159,16 @@ async def test_remapped_fields_behave_like_plain_ones(db: DB) -> None:
     assert (await db.Remapped.find(r.id)).views == 8  # type: ignore[union-attr]
     assert await db.Remapped.update_many({"title": "other"}, {"views": 2}) is not None
     assert await db.Remapped.count({"views": 2}) == 1
+
+
+async def test_close_then_connect_again(db: DB) -> None:
+    a = await db.Article.insert({"title": "before"})
+    await db.orm.close()
+    with pytest.raises(da.ConfigError, match="not connected"):
+        await db.Article.count()
+    await db.orm.connect()
+    b = await db.Article.insert({"title": "after"})
+    assert (await db.Article.find(b.id)) is not None
+    if db.capabilities.persistent:
+        assert (await db.Article.find(a.id)) is not None
+    assert db.main.stats()["in_use"] == 0

@@ -651,8 +651,6 @@ async def test_close_wakes_waiters_and_refuses_acquire() -> None:
     with pytest.raises(ConnectionLost, match="pool is closed"):
         async with pool.acquire():
             pass
-    with pytest.raises(ConnectionLost, match="pool is closed"):
-        await pool.open()
     await pool.close()  # idempotent
     assert len(pool.conns) == opened  # nothing was opened for the refused calls
     holder.cancel()
@@ -730,3 +728,36 @@ def test_from_config_pops_and_coerces() -> None:
 def test_from_config_rejects_bad_values(config: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=repr(key)):
         PoolOptions.from_config(config)
+
+
+async def test_a_closed_pool_opens_again_with_fresh_connections() -> None:
+    pool = FakePool(min_size=1)
+    await pool.open()
+    first = pool.conns[0]
+    await pool.close()
+    assert first.closed and pool.closed
+    await pool.open()  # a registry connected, closed and connected again
+    assert not pool.closed
+    async with pool.acquire() as conn:
+        assert conn is not first and not conn.closed
+    check(pool, size=1, in_use=0, idle=1)
+    await pool.close()
+
+
+async def test_an_open_in_flight_across_close_and_reopen_is_not_handed_out() -> None:
+    pool = FakePool(max_size=2)
+    pool.open_gate = asyncio.Event()
+    late = asyncio.create_task(hold(pool, asyncio.Event(), asyncio.Event()))
+    await spin(lambda: pool.stats()["opening"] == 1)
+    closing = asyncio.create_task(pool.close(timeout=0.01))
+    await closing
+    await pool.open()
+    pool.open_gate.set()  # the old open finishes now, after the reopen
+    with pytest.raises(ConnectionLost, match="pool is closed"):
+        await late
+    await spin(lambda: pool.stats()["closing"] == 0)
+    assert all(c.closed for c in pool.conns)  # the late connection was closed, not kept
+    check(pool, size=0, in_use=0, idle=0)
+    async with pool.acquire() as conn:
+        assert not conn.closed
+    await pool.close()

@@ -218,6 +218,7 @@ class MongoAdapter(Adapter):
         await self._pool.close()
         client, self._client = self._client, (None if self._own_client else self._client)
         if self._own_client and client is not None:
+            self._db = None  # a closed client cannot be reused: connect() makes a new one
             await client.close()
 
     async def ping(self) -> None:

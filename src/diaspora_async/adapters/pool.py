@@ -22,15 +22,8 @@ from dataclasses import dataclass, fields
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from ..errors import (
-    ConfigError,
-    ConnectionLost,
-    DiasporaError,
-    IntegrityError,
-    PoolTimeout,
-    QueryError,
-    ValidationError,
-)
+from .. import errors
+from ..errors import ConfigError, ConnectionLost, DiasporaError, PoolTimeout
 
 __all__ = ["Pool", "PoolOptions"]
 
@@ -144,6 +137,9 @@ class Pool(ABC, Generic[C]):
         self._closers: set[asyncio.Task[None]] = set()
         self._drained: asyncio.Event | None = None  # set when close() has nothing out
         self._closed = self._started = False
+        # Bumped by close(): an open or check-out that began before it must not hand its
+        # connection to the pool reopened afterwards.
+        self._generation = 0
         self._counts = {"opened": 0, "discarded": 0, "timeouts": 0}
 
     # --- subclass hooks ---------------------------------------------------------------
@@ -171,7 +167,7 @@ class Pool(ABC, Generic[C]):
         ``CancelledError`` included, may leave a reply half-read, so the connection is
         closed. Adapters override this for their driver's errors.
         """
-        return isinstance(exc, IntegrityError | QueryError | ValidationError)
+        return isinstance(exc, errors.IntegrityError | errors.QueryError | errors.ValidationError)
 
     def _clock(self) -> float:
         """Seconds for connection ages (recycle, health checks); tests replace it."""
@@ -187,10 +183,16 @@ class Pool(ABC, Generic[C]):
     async def open(self) -> None:
         """Open ``min_size`` connections concurrently; idempotent once it succeeded.
 
+        A pool whose ``close()`` has finished can be opened again (a registry that is
+        connected, closed and connected again reuses its adapters).
+
         Raises:
-            ConnectionLost: the pool is closed or a connection could not be opened (those
-                that did open stay idle; calling ``open()`` again retries).
+            ConnectionLost: the pool is still closing, or a connection could not be opened
+                (those that did open stay idle; calling ``open()`` again retries).
         """
+        if self._closed and not (self._borrowed or self._opening or self._closers):
+            self._closed = self._started = False
+            self._drained = None
         self._raise_if_closed()
         if self._started:
             return
@@ -228,6 +230,7 @@ class Pool(ABC, Generic[C]):
         """
         if not self._closed:
             self._closed = True
+            self._generation += 1
             for fut in self._waiters:
                 if not fut.done():
                     fut.set_exception(self._closed_error())
@@ -273,6 +276,7 @@ class Pool(ABC, Generic[C]):
     async def _checkout(self) -> _Entry[C]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.acquire_timeout
+        generation = self._generation
         while True:
             self._raise_if_closed()
             if loop.time() >= deadline:
@@ -284,9 +288,9 @@ class Pool(ABC, Generic[C]):
                 entry = grant
             else:
                 continue  # it was discarded: take or open another
-            if self._closed:  # close() began while we awaited
+            if self._closed or generation != self._generation:  # close() began meanwhile
                 self._put_back(entry)
-                self._raise_if_closed()
+                raise self._closed_error()
             return entry
 
     async def _wait(self, deadline: float) -> _Entry[C] | _Slot:
@@ -315,6 +319,7 @@ class Pool(ABC, Generic[C]):
     async def _connect(self, slot: _Slot, deadline: float) -> _Entry[C]:
         limit = min(asyncio.get_running_loop().time() + self.options.connect_timeout, deadline)
         scope = asyncio.timeout_at(limit)
+        generation = self._generation
         try:
             async with scope:
                 conn = await self._open()
@@ -329,6 +334,10 @@ class Pool(ABC, Generic[C]):
                 raise
             raise ConnectionLost(self.source, f"could not connect: {exc!r}") from exc
         self._counts["opened"] += 1
+        if generation != self._generation:  # the pool closed (and maybe reopened) meanwhile
+            self._spawn_close(conn)
+            self._release_slot(slot)  # lets a close() waiting for this open finish
+            raise self._closed_error()
         self._opening.discard(slot)  # if close() began meanwhile, the caller closes it
         now = self._clock()
         entry = _Entry(conn, now, now)

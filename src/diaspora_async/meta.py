@@ -212,7 +212,11 @@ class ModelMeta:
         return e
 
     def spawn(self, data: dict[str, Any], entity_id: Any = None) -> Entity:
-        """A new ORPHAN entity from ``data`` (owned: it may be modified), defaults filled."""
+        """A new ORPHAN entity from ``data`` (owned: it may be modified), defaults filled.
+
+        ``entity_id``: an id reserved by the caller (``spawn_many`` takes a batch of them
+        from one ``new_ids`` call); otherwise ``data["id"]`` or a new one.
+        """
         if entity_id is None:
             entity_id = data.pop("id", None)
             if entity_id is None:

@@ -17,6 +17,7 @@ from .entities import Entity, EntitySet
 from .errors import ConfigError, QueryError
 from .events import EVENTS, Hook
 from .fanout import fan_out, first_of
+from .ids import new_ids
 from .meta import ModelMeta, _Attr, own_fields
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
@@ -84,7 +85,12 @@ class Model(Entity):
     def spawn_many(cls, items: Iterable[Mapping[str, Any]]) -> EntitySet[Self]:
         """Spawn one entity per dict, as an ``EntitySet``."""
         spawn = cls.__meta__.spawn
-        return EntitySet(cls, [spawn(dict(item)) for item in items])  # type: ignore[misc]
+        data = [dict(item) for item in items]
+        ids = new_ids(len(data))
+        return EntitySet(
+            cls,
+            [spawn(d, d.pop("id") if "id" in d else i) for d, i in zip(data, ids, strict=True)],  # type: ignore[misc]
+        )
 
     @classmethod
     def on(cls, event: str, hook: Hook) -> Hook:

@@ -137,19 +137,27 @@ async def persist(
             await _hooks(meta, "before_persist_update", updates, source)
         adapter, schema = await meta.target(source)
         # Everything below up to the first await sees one consistent set of attributes.
-        rows = [{"id": e.id, **e._attrs} for e in creates]
+        copy_attrs = meta.copy
+        # A created row is a copy of the attributes plus its id; once the insert is
+        # confirmed, the same dict (id removed) is the source's snapshot: one copy, not two.
+        rows = []
+        for e in creates:
+            row = copy_attrs(e._attrs)
+            row["id"] = e.id
+            rows.append(row)
+        created_ids = [e.id for e in creates]
         diffs = [(e, e.diff(source)) for e in updates]
         changes = [(e.id, d) for e, d in diffs if d]
         before = {e.id: e._confirmed[source] for e, d in diffs if d}
-        copy_attrs = meta.copy
-        snaps = {e.id: copy_attrs(e._attrs) for e in entities}
+        snaps = {e.id: copy_attrs(e._attrs) for e in updates}
         for e in entities:
             e._begin(source)
         try:
             if rows:
                 await adapter.insert(schema, rows)
-                for e in creates:
-                    e._confirm(source, snaps[e.id])
+                for e, row in zip(creates, rows, strict=True):
+                    del row["id"]
+                    e._confirm(source, row)
             if changes:
                 matched = await adapter.update(schema, changes)
                 if matched != len(changes):
@@ -169,8 +177,8 @@ async def persist(
                 e._end(source)
 
         async def revert() -> None:
-            if rows:
-                await adapter.delete(schema, [r["id"] for r in rows])
+            if created_ids:
+                await adapter.delete(schema, created_ids)
                 for e in creates:
                     e._confirmed.pop(source, None)
             if before:

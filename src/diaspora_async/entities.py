@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from . import writes
@@ -47,7 +48,8 @@ class Entity:
     _confirmed: dict[str, dict[str, Any]]
     _id: str
     _last_source: str | None
-    _syncing: dict[str, int]
+    # Shared and empty until a first write: most entities never need a dict of their own.
+    _syncing: Mapping[str, int] = MappingProxyType({})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name[:1] != "_" and name not in type(self).__meta__.fields:
@@ -137,14 +139,18 @@ class Entity:
         self._last_source = source
 
     def _begin(self, source: str) -> None:
-        self._syncing[source] = self._syncing.get(source, 0) + 1
+        syncing = self.__dict__.get("_syncing")
+        if syncing is None:
+            syncing = self.__dict__["_syncing"] = {}
+        syncing[source] = syncing.get(source, 0) + 1
 
     def _end(self, source: str) -> None:
-        left = self._syncing[source] - 1
+        syncing = self.__dict__["_syncing"]
+        left = syncing[source] - 1
         if left:
-            self._syncing[source] = left
+            syncing[source] = left
         else:
-            del self._syncing[source]
+            del syncing[source]
 
     # -- coroutines --------------------------------------------------------------------
     async def persist(

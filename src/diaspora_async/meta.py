@@ -186,8 +186,7 @@ class ModelMeta:
     def new(self, entity_id: str, attrs: dict[str, Any], confirmed: dict[str, Any]) -> Entity:
         """Make an entity instance without running any user code."""
         e = self.cls.__new__(self.cls)
-        state = {"_id": entity_id, "_attrs": attrs, "_confirmed": confirmed, "_syncing": {},
-                 "_last_source": None}  # fmt: skip
+        state = {"_id": entity_id, "_attrs": attrs, "_confirmed": confirmed, "_last_source": None}
         object.__setattr__(e, "__dict__", state)
         return e
 
@@ -205,31 +204,33 @@ class ModelMeta:
             "_id": entity_id,
             "_attrs": self.copy(confirmed),
             "_confirmed": {source: confirmed},
-            "_syncing": {},
             "_last_source": source,
         }
         object.__setattr__(e, "__dict__", state)
         return e
 
-    def spawn(self, data: dict[str, Any], entity_id: Any = None) -> Entity:
-        """A new ORPHAN entity from ``data`` (owned: it may be modified), defaults filled.
+    def spawn(self, data: Mapping[str, Any], entity_id: Any = None) -> Entity:
+        """A new ORPHAN entity from ``data`` (not modified), defaults filled in.
 
         ``entity_id``: an id reserved by the caller (``spawn_many`` takes a batch of them
         from one ``new_ids`` call); otherwise ``data["id"]`` or a new one.
         """
+        has_id = "id" in data
         if entity_id is None:
-            entity_id = data.pop("id", None)
+            entity_id = data["id"] if has_id else None
             if entity_id is None:
                 entity_id = new_id()
         if not isinstance(entity_id, str) or not entity_id:
             raise ValidationError(self.name, [("id", "must be a non-empty string")])
         if not data.keys() <= self._field_set:
-            unknown = [k for k in data if k not in self._field_set]
-            raise ValidationError(
-                self.name, [(k, "not an attribute of the model") for k in unknown]
-            )
+            unknown = [k for k in data if k not in self._field_set and k != "id"]
+            if unknown:
+                errors = [(k, "not an attribute of the model") for k in unknown]
+                raise ValidationError(self.name, errors)
         values = self._template.copy()
         values.update(data)
+        if has_id:
+            del values["id"]
         for name, factory in self._factories:
             if name not in data:
                 values[name] = factory()

@@ -78,19 +78,20 @@ class Model(Entity):
         Raises:
             ValidationError: an attribute the model does not declare, or a bad id.
         """
-        data = {**attrs, **kwargs} if attrs else kwargs
+        data = ({**attrs, **kwargs} if kwargs else attrs) if attrs else kwargs
         return cls.__meta__.spawn(data)  # type: ignore[return-value]
 
     @classmethod
     def spawn_many(cls, items: Iterable[Mapping[str, Any]]) -> EntitySet[Self]:
         """Spawn one entity per dict, as an ``EntitySet``."""
         spawn = cls.__meta__.spawn
-        data = [dict(item) for item in items]
-        ids = new_ids(len(data))
-        return EntitySet(
-            cls,
-            [spawn(d, d.pop("id") if "id" in d else i) for d, i in zip(data, ids, strict=True)],  # type: ignore[misc]
-        )
+        items = items if isinstance(items, list) else list(items)
+        ids = new_ids(len(items))
+        entities = [
+            spawn(item, new if (given := item.get("id")) is None else given)
+            for item, new in zip(items, ids, strict=True)
+        ]
+        return EntitySet(cls, entities)  # type: ignore[arg-type]
 
     @classmethod
     def on(cls, event: str, hook: Hook) -> Hook:

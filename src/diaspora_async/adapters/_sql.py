@@ -18,6 +18,7 @@ values), so leaves compiled under ``Not``/``Xor`` are made two-valued with
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -108,7 +109,7 @@ def to_json(value: Any) -> str:
     return _encode(_canon(value))
 
 
-class Dialect:
+class Dialect(ABC):
     """What one SQL engine spells differently. Subclasses fill the class attributes."""
 
     name: ClassVar[str] = "sql"
@@ -126,33 +127,33 @@ class Dialect:
         q = self.quote_char
         return q + name.replace(q, q + q) + q
 
+    @abstractmethod
     def encode_datetime(self, value: datetime) -> Any:
         """A datetime as the driver should bind it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode_datetime(self, value: Any) -> datetime:
         """A stored datetime back as aware UTC."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_type_is(self, col: str, types: str) -> str:
         """SQL testing that the JSON text in ``col`` is one of ``types`` (SQL literals)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_number(self, col: str) -> str:
         """SQL reading a JSON number scalar in ``col`` as an SQL number."""
-        raise NotImplementedError
 
+    @abstractmethod
     def json_string(self, col: str) -> str:
         """SQL reading a JSON string scalar in ``col`` as SQL text (unquoted)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def substring(self, haystack: str, needle: str) -> str:
         """SQL true when ``needle`` occurs in ``haystack`` (case-sensitive, by code point)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def list_contains(self, col: str, item: Any, params: list[Any]) -> str:
         """SQL true when the JSON array in ``col`` holds an element deep-equal to ``item``."""
-        raise NotImplementedError
 
     # JSON type names as the engine's JSON type function reports them.
     json_numbers: ClassVar[str] = ""

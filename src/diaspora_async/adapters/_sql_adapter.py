@@ -19,6 +19,7 @@ from ..query.ast import Node, Query
 from ._sql import Dialect
 from ._sql_plan import TablePlan
 from .base import Adapter, CollectionSchema, Row
+from .pool import Pool
 
 __all__ = ["SQLAdapter", "Statement"]
 
@@ -29,12 +30,25 @@ class SQLAdapter(Adapter):
     """Base of the SQL adapters; subclasses supply the dialect and the driver primitives."""
 
     dialect: ClassVar[Dialect]
+    _pool: Pool[Any]  # set by the subclass's __init__
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
         # id(schema) -> plan; the plan holds its schema, so an id is never reused meanwhile.
         self._plans: dict[int, TablePlan] = {}
         self._max_chars: int | None = None  # bound on one INSERT's text (MySQL packets)
+
+    async def close(self) -> None:
+        """Close every connection (waiting up to ``close_timeout`` for borrowed ones)."""
+        await self._pool.close()
+
+    def stats(self) -> dict[str, int]:
+        """The pool's counters."""
+        return self._pool.stats()
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``."""
+        await self._fetch("SELECT 1", ())
 
     # -- driver primitives (subclasses) ------------------------------------------------
     @abstractmethod

@@ -190,18 +190,6 @@ class MySQLAdapter(SQLAdapter):
         # Escaping can double a string and UTF-8 takes up to 4 bytes a character.
         self._max_chars = max(64 * 1024, min(int(packet) // 8, 4 * 1024 * 1024))
 
-    async def close(self) -> None:
-        """Close every connection (waiting up to ``close_timeout`` for borrowed ones)."""
-        await self._pool.close()
-
-    def stats(self) -> dict[str, int]:
-        """The pool's counters."""
-        return self._pool.stats()
-
-    async def ping(self) -> None:
-        """Run ``SELECT 1``."""
-        await self._fetch("SELECT 1", ())
-
     def _types(self) -> tuple[Mapping[str, str], str, bool]:
         # MariaDB's JSON is LONGTEXT + JSON_VALID (utf8mb4_bin), so the canonical text is
         # kept verbatim; MySQL 8's binary JSON would rewrite it, so plain text there.

@@ -103,6 +103,7 @@ class SQLiteAdapter(SQLAdapter):
     """
 
     label = "sqlite"
+    _pool: _SQLitePool
     extra = "sqlite"
     capabilities: ClassVar[Capabilities] = Capabilities(
         native_query=True, transactions=True, persistent=True, pooled=True, unique_indexes=True
@@ -133,18 +134,6 @@ class SQLiteAdapter(SQLAdapter):
     async def connect(self) -> None:
         """Open the pool (the one connection of an in-memory database)."""
         await self._pool.open()
-
-    async def close(self) -> None:
-        """Close every connection (an in-memory database is gone afterwards)."""
-        await self._pool.close()
-
-    def stats(self) -> dict[str, int]:
-        """The pool's counters."""
-        return self._pool.stats()
-
-    async def ping(self) -> None:
-        """Run ``SELECT 1``."""
-        await self._fetch("SELECT 1", ())
 
     def _types(self) -> tuple[Mapping[str, str], str, bool]:
         return _TYPES, " WITHOUT ROWID", False

@@ -49,6 +49,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over src/."""
     session.install("-e", ".[all]", "mypy>=1.13")
     session.run("mypy")
+    session.run("mypy", "--strict", "examples/03_typed_models.py")  # what users' checkers see
 
 
 @nox.session(python=PYTHON)

@@ -34,6 +34,11 @@ def test_01_quickstart() -> None:
     assert "destroyed everywhere: state=ORPHAN; 5 articles left in main" in out
 
 
+def test_03_typed_models() -> None:
+    out = run_example("03_typed_models.py")
+    assert out.splitlines() == ["best: CHECKED (9 views)", "- CHECKED (9 views)", "- TYPED (3 views)"]
+
+
 def test_02_fanout_errors() -> None:
     out = run_example("02_fanout_errors.py")
     assert "FanOutError: succeeded=['main'] failed=['search']" in out

@@ -34,7 +34,8 @@ class Model(Entity):
 
     Class keywords: ``sources`` (a name, a list, or ``{name: True | {attr: stored}}``;
     the first is the default), ``collection`` (default: the class name) and ``on_error``
-    (the default fan-out policy).
+    (the default fan-out policy). ``class Article(da.Model, registry=orm, ...)`` is the
+    same as deriving from ``orm.Model``, in a form static type checkers accept as a base.
     """
 
     __diaspora__: ClassVar[Diaspora]
@@ -46,14 +47,20 @@ class Model(Entity):
         collection: str | None = None,
         on_error: str = "raise",
         abstract: bool = False,
+        registry: Diaspora | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
+        if registry is not None:
+            cls.__diaspora__ = registry
         if abstract:
             return
         registry = getattr(cls, "__diaspora__", None)
         if registry is None:
-            raise ConfigError(f"{cls.__name__}: derive models from orm.Model, not da.Model")
+            raise ConfigError(
+                f"{cls.__name__}: derive models from orm.Model "
+                "(or da.Model with registry=orm)"
+            )
         parent = getattr(cls, "__meta__", None)
         fields = own_fields(cls, parent.fields if parent else {}, Model)
         if sources is None and parent is not None:

@@ -75,7 +75,7 @@ def test_reserved_and_bad_declarations() -> None:
         class B(orm.Model, sources="mem"):
             x: complex
 
-    with pytest.raises(da.ConfigError, match=r"derive models from orm\.Model"):
+    with pytest.raises(da.ConfigError, match=r"derive models from orm\.Model \(or da\.Model with registry=orm\)"):
 
         class C(da.Model):
             x: int
@@ -160,3 +160,15 @@ async def test_dict_form_matches_the_seed() -> None:
 def test_dict_form_errors(description: dict[str, Any], message: str) -> None:
     with pytest.raises(da.ConfigError, match=message):
         make_orm().declare_model("Bad", {"sources": ["mem"], **description})
+
+
+async def test_registry_keyword_is_the_typed_spelling_of_orm_model() -> None:
+    orm = make_orm()
+
+    class Typed(da.Model, registry=orm, sources=["mem"]):
+        title: str
+
+    assert orm.models["Typed"] is Typed and Typed.__meta__.registry is orm
+    async with orm:
+        t = await Typed.insert({"title": "x"})
+        assert (await Typed.find(t.id)) is not None

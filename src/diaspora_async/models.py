@@ -22,6 +22,7 @@ from .meta import ModelMeta, _Attr, own_fields
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
 from .sync import SyncReport, sync
+from .writes import building
 
 if TYPE_CHECKING:
     from .registry import Diaspora
@@ -58,8 +59,7 @@ class Model(Entity):
         registry = getattr(cls, "__diaspora__", None)
         if registry is None:
             raise ConfigError(
-                f"{cls.__name__}: derive models from orm.Model "
-                "(or da.Model with registry=orm)"
+                f"{cls.__name__}: derive models from orm.Model (or da.Model with registry=orm)"
             )
         parent = getattr(cls, "__meta__", None)
         fields = own_fields(cls, parent.fields if parent else {}, Model)
@@ -94,10 +94,11 @@ class Model(Entity):
         spawn = cls.__meta__.spawn
         items = items if isinstance(items, list) else list(items)
         ids = new_ids(len(items))
-        entities = [
-            spawn(item, new if (given := item.get("id")) is None else given)
-            for item, new in zip(items, ids, strict=True)
-        ]
+        with building(len(items)):
+            entities = [
+                spawn(item, new if (given := item.get("id")) is None else given)
+                for item, new in zip(items, ids, strict=True)
+            ]
         return EntitySet(cls, entities)  # type: ignore[arg-type]
 
     @classmethod
@@ -263,7 +264,8 @@ class Model(Entity):
             return await adapter.find(schema, parsed)
 
         name, rows = await first_of(sources, read, bool)
-        return EntitySet(cls, [meta.from_row(r, name) for r in rows])  # type: ignore[misc]
+        with building(len(rows)):
+            return EntitySet(cls, [meta.from_row(r, name) for r in rows])  # type: ignore[misc]
 
     @classmethod
     async def count(cls, query: Mapping[str, Any] | None = None, *, source: Any = None) -> int:

@@ -11,7 +11,9 @@ the parts concurrently; the ``on_error`` policy decides what happens after a fai
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import gc
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -88,14 +90,37 @@ def compile_copier(
     return copy_attrs
 
 
+_GC_PAUSE_MIN = 256
+
+
+@contextmanager
+def building(count: int) -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch of ``count`` entities is built.
+
+    Building thousands of entities allocates tens of thousands of containers, all of them
+    reachable, so every collection the allocations trigger scans them for nothing; on
+    bulk paths that was a third of the time. The pause covers synchronous code only (no
+    await inside, so no other task runs meanwhile) and restores the collector's state.
+    """
+    if count < _GC_PAUSE_MIN or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def validate_all(meta: ModelMeta, entities: Sequence[Entity]) -> None:
     """Validate every entity in one call; one ``ValidationError`` lists every bad field.
 
     Nothing changes unless all are valid.
     """
-    cast = meta.validator.validate_many([e._attrs for e in entities])
-    for e, attrs in zip(entities, cast, strict=True):
-        object.__setattr__(e, "_attrs", attrs)
+    with building(len(entities)):
+        cast = meta.validator.validate_many([e._attrs for e in entities])
+        for e, attrs in zip(entities, cast, strict=True):
+            object.__setattr__(e, "_attrs", attrs)
 
 
 async def _hooks(meta: ModelMeta, name: str, entities: Sequence[Entity], source: str) -> None:
@@ -138,20 +163,21 @@ async def persist(
         adapter, schema = await meta.target(source)
         # Everything below up to the first await sees one consistent set of attributes.
         copy_attrs = meta.copy
-        # A created row is a copy of the attributes plus its id; once the insert is
-        # confirmed, the same dict (id removed) is the source's snapshot: one copy, not two.
-        rows = []
-        for e in creates:
-            row = copy_attrs(e._attrs)
-            row["id"] = e.id
-            rows.append(row)
-        created_ids = [e.id for e in creates]
-        diffs = [(e, e.diff(source)) for e in updates]
-        changes = [(e.id, d) for e, d in diffs if d]
-        before = {e.id: e._confirmed[source] for e, d in diffs if d}
-        snaps = {e.id: copy_attrs(e._attrs) for e in updates}
-        for e in entities:
-            e._begin(source)
+        with building(len(entities)):
+            # A created row is a copy of the attributes plus its id; once the insert is
+            # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
+            rows = []
+            for e in creates:
+                row = copy_attrs(e._attrs)
+                row["id"] = e.id
+                rows.append(row)
+            created_ids = [e.id for e in creates]
+            diffs = [(e, e.diff(source)) for e in updates]
+            changes = [(e.id, d) for e, d in diffs if d]
+            before = {e.id: e._confirmed[source] for e, d in diffs if d}
+            snaps = {e.id: copy_attrs(e._attrs) for e in updates}
+            for e in entities:
+                e._begin(source)
         try:
             if rows:
                 await adapter.insert(schema, rows)

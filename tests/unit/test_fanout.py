@@ -158,3 +158,26 @@ async def test_compensate_restores_deleted_rows() -> None:
         assert info.value.compensated == ["a"]
         assert item.state_in("a") is da.EntityState.SYNC
         assert (await Item.find(item.id, source="a")) is not None
+
+
+def test_gc_pause_is_local_and_restored() -> None:
+    import gc
+
+    from diaspora_async.writes import building
+
+    assert gc.isenabled()
+    with building(10):
+        assert gc.isenabled()  # small batches: untouched
+    with building(10_000):
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), building(10_000):
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with building(10_000):
+            pass
+        assert not gc.isenabled()  # a collector the application turned off stays off
+    finally:
+        gc.enable()

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..query.ast import Node, Query
+from ..writes import building
 from ._sql import Dialect
 from ._sql_plan import TablePlan
 from .base import Adapter, CollectionSchema, Row
@@ -92,7 +93,9 @@ class SQLAdapter(Adapter):
     async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
         """Multi-row INSERT (chunked under the engine's limits, one transaction)."""
         if rows:
-            await self._run(self.plan(schema).insert(rows, self._max_chars))
+            with building(len(rows)):  # encoding is synchronous: see writes.building
+                statements = self.plan(schema).insert(rows, self._max_chars)
+            await self._run(statements)
 
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
         """SELECT ... WHERE id IN (...)."""

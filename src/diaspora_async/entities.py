@@ -131,12 +131,12 @@ class Entity:
         Raises:
             ValidationError: listing every bad field; the attributes are left unchanged.
         """
-        self._attrs = type(self).__meta__.validator.validate(self._attrs)
+        self.__dict__["_attrs"] = type(self).__meta__.validator.validate(self._attrs)
 
     # -- internal state transitions ----------------------------------------------------
     def _confirm(self, source: str, written: dict[str, Any]) -> None:
         self._confirmed[source] = written
-        self._last_source = source
+        self.__dict__["_last_source"] = source  # not through __setattr__: hot path
 
     def _begin(self, source: str) -> None:
         syncing = self.__dict__.get("_syncing")

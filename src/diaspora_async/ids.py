@@ -18,7 +18,6 @@ __all__ = ["new_id", "new_ids"]
 _lock = threading.Lock()
 _last_ms = -1
 _counter = 0
-_MASK = 0x3FFF_FFFF_FFFF_FFFF  # 62 random bits after the variant bits
 
 
 def _reserve(n: int, rand: bytes) -> list[tuple[int, int]]:
@@ -40,9 +39,14 @@ def _reserve(n: int, rand: bytes) -> list[tuple[int, int]]:
     return out
 
 
+_HEX3 = [f"{i:03x}" for i in range(4096)]
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # RFC 9562 variant 10
+
+
 def new_ids(n: int) -> list[str]:
     """Return ``n`` new UUIDv7 strings (RFC 9562), in increasing order."""
     rand = os.urandom(8 * n)
+    digits = rand.hex()  # 16 random hex digits per id, formatted in one C call
     prefixes: dict[int, str] = {}
     ids = []
     for i, (ms, counter) in enumerate(_reserve(n, rand)):
@@ -50,11 +54,9 @@ def new_ids(n: int) -> list[str]:
         if prefix is None:
             stamp = f"{ms:012x}"
             prefix = prefixes[ms] = f"{stamp[:8]}-{stamp[8:]}-7"
-        bits = int.from_bytes(rand[8 * i : 8 * i + 8]) & _MASK
-        # 80 bits after the version nibble: 4 zero bits, the counter, variant 10, random.
-        # bytes.hex() is several times faster than int formatting here.
-        tail = ((counter << 64) | (1 << 63) | bits).to_bytes(10).hex()
-        ids.append(f"{prefix}{tail[1:4]}-{tail[4:8]}-{tail[8:]}")
+        r = digits[16 * i : 16 * i + 16]
+        # version 7 | 12-bit counter | variant + 62 random bits (one digit spent on it)
+        ids.append(f"{prefix}{_HEX3[counter]}-{_VARIANT[r[0]]}{r[1:4]}-{r[4:]}")
     return ids
 
 

@@ -120,7 +120,7 @@ def validate_all(meta: ModelMeta, entities: Sequence[Entity]) -> None:
     with building(len(entities)):
         cast = meta.validator.validate_many([e._attrs for e in entities])
         for e, attrs in zip(entities, cast, strict=True):
-            object.__setattr__(e, "_attrs", attrs)
+            e.__dict__["_attrs"] = attrs
 
 
 async def _hooks(meta: ModelMeta, name: str, entities: Sequence[Entity], source: str) -> None:
@@ -197,7 +197,7 @@ async def persist(
                         f"{source!r}; persist them again to re-create them"
                     )
             for e in updates:
-                e._last_source = source
+                e.__dict__["_last_source"] = source
         finally:
             for e in entities:
                 e._end(source)
@@ -278,7 +278,7 @@ async def destroy(
                 e._end(source)
         for e in targets:
             del e._confirmed[source]
-            e._last_source = source
+            e.__dict__["_last_source"] = source
 
         async def revert() -> None:
             await adapter.insert(schema, previous)
@@ -356,7 +356,7 @@ async def fetch(
                 del e._confirmed[s]  # the source lost it: the state says so now
                 continue
             attrs = meta.row_to_attrs(row)
-            object.__setattr__(e, "_attrs", attrs)
+            e.__dict__["_attrs"] = attrs
             e._confirm(s, meta.copy(attrs))
             del pending[e.id]
             done.append(e)

@@ -43,9 +43,28 @@ _HEX3 = [f"{i:03x}" for i in range(4096)]
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # RFC 9562 variant 10
 
 
+_buffer = b""
+_offset = 0
+_BUFFER = 8 * 512
+
+
+def _random(n: int) -> bytes:
+    """``8 * n`` random bytes; small requests come from a buffer (one syscall per 512)."""
+    global _buffer, _offset
+    size = 8 * n
+    if size > _BUFFER:
+        return os.urandom(size)
+    with _lock:
+        if _offset + size > len(_buffer):
+            _buffer, _offset = os.urandom(_BUFFER), 0
+        out = _buffer[_offset : _offset + size]
+        _offset += size
+    return out
+
+
 def new_ids(n: int) -> list[str]:
     """Return ``n`` new UUIDv7 strings (RFC 9562), in increasing order."""
-    rand = os.urandom(8 * n)
+    rand = _random(n)
     digits = rand.hex()  # 16 random hex digits per id, formatted in one C call
     prefixes: dict[int, str] = {}
     ids = []
@@ -62,4 +81,8 @@ def new_ids(n: int) -> list[str]:
 
 def new_id() -> str:
     """Return a new UUIDv7 (RFC 9562) as its canonical 36-character string."""
-    return new_ids(1)[0]
+    rand = _random(1)
+    ((ms, counter),) = _reserve(1, rand)
+    stamp = f"{ms:012x}"
+    r = rand.hex()
+    return f"{stamp[:8]}-{stamp[8:]}-7{_HEX3[counter]}-{_VARIANT[r[0]]}{r[1:4]}-{r[4:]}"

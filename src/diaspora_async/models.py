@@ -222,8 +222,13 @@ class Model(Entity):
         meta = cls.__meta__
         sources = meta.sources_for(source)
         if query_or_id is not None and not isinstance(query_or_id, Mapping):
-            meta.where(query_or_id)
+            if not isinstance(query_or_id, str) or not query_or_id:
+                raise QueryError(f"an id must be a non-empty string, got {query_or_id!r}")
             ids = [query_or_id]
+            if len(sources) == 1:  # the hot path: one source, by id
+                adapter, schema = await meta.target(sources[0])
+                rows = await adapter.get(schema, ids)
+                return meta.from_row(rows[0], sources[0]) if rows else None  # type: ignore[return-value]
 
             async def read(name: str) -> list[Row]:
                 adapter, schema = await meta.target(name)

@@ -5,6 +5,7 @@ Web examples (FastAPI, aiohttp, client/server) are exercised in test_examples_we
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,16 @@ def test_02_fanout_errors() -> None:
     assert "queued: ['search']" in out
     assert "replayed: {'replayed': 1, 'failed': 0}" in out
     assert "search has it now: True" in out
+
+
+def test_readme_quickstart_runs(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "asyncio.run(main())" in code
+    (tmp_path / "quickstart.py").write_text(code)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "quickstart.py"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "app.db").exists()  # the SQLite source really stored it

@@ -16,7 +16,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
 
 from . import writes
-from .errors import ValidationError
 
 if TYPE_CHECKING:
     from .models import ModelMeta
@@ -201,15 +200,6 @@ class Entity:
         meta = type(self).__meta__
         await writes.destroy(meta, [self], source, skip_events, on_error)
         return self
-
-    # -- helpers for EntitySet and models ----------------------------------------------
-    @classmethod
-    def _check_attrs(cls, data: Mapping[str, Any]) -> None:
-        unknown = [k for k in data if k not in cls.__meta__.fields]
-        if unknown:
-            raise ValidationError(
-                cls.__name__, [(k, "not an attribute of the model") for k in unknown]
-            )
 
 
 E = TypeVar("E", bound=Entity)

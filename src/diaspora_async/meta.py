@@ -65,7 +65,6 @@ class ModelMeta:
         self.registry = registry
         self.fields = fields
         self.validator = ModelValidator(self.name, fields)
-        self.containers = any(f.kind in ("list", "dict", "any") for f in fields.values())
         self.collection = collection or self.name
         self.on_error = check_policy(on_error)
         self.source_names, self.remaps = self._parse_sources(sources)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .fields import FieldSpec
     from .models import ModelMeta
 
-__all__ = ["compile_copier", "destroy", "fetch", "persist", "snapshot", "validate_all"]
+__all__ = ["compile_copier", "destroy", "fetch", "persist", "validate_all", "copy_row"]
 
 Undo = Callable[[], Awaitable[None]]
 
@@ -41,14 +41,9 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)  # anything else an ``any`` field may hold
 
 
-def snapshot(attrs: Mapping[str, Any], containers: bool) -> dict[str, Any]:
-    """Copy attributes so later in-place edits (``e.tags.append``) show up as a diff."""
-    if not containers:
-        return dict(attrs)
-    return {
-        k: _copy(v) if isinstance(v, list | dict) or not isinstance(v, _IMMUTABLE) else v
-        for k, v in attrs.items()
-    }
+def copy_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An independent copy of a row whose fields are not known in advance."""
+    return {k: v if isinstance(v, _IMMUTABLE) else _copy(v) for k, v in row.items()}
 
 
 _IMMUTABLE = (str, int, float, bool, type(None), datetime)

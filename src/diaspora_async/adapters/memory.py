@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from ..errors import IntegrityError
 from ..query.ast import Node, Query
 from ..query.match import compile_predicate, sort_rows
-from ..writes import snapshot
+from ..writes import copy_row
 from .base import Adapter, Capabilities, CollectionSchema, Row
 
 __all__ = ["MemoryAdapter"]
@@ -55,7 +55,7 @@ class MemoryAdapter(Adapter):
     @staticmethod
     def _copy(row: Row) -> Row:
         # Rows hold lists/dicts: a deep copy keeps entity edits from reaching the store.
-        return snapshot(row, True)
+        return copy_row(row)
 
     def _check_unique(
         self, schema: CollectionSchema, table: dict[str, Row], rows: Sequence[Row]

@@ -37,7 +37,11 @@ def test_01_quickstart() -> None:
 
 def test_03_typed_models() -> None:
     out = run_example("03_typed_models.py")
-    assert out.splitlines() == ["best: CHECKED (9 views)", "- CHECKED (9 views)", "- TYPED (3 views)"]
+    assert out.splitlines() == [
+        "best: CHECKED (9 views)",
+        "- CHECKED (9 views)",
+        "- TYPED (3 views)",
+    ]
 
 
 def test_02_fanout_errors() -> None:
@@ -55,9 +59,17 @@ def test_readme_quickstart_runs(tmp_path: Path) -> None:
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]
     assert "asyncio.run(main())" in code
     (tmp_path / "quickstart.py").write_text(code)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     result = subprocess.run(
-        [sys.executable, "quickstart.py"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+        [sys.executable, "quickstart.py"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "app.db").exists()  # the SQLite source really stored it

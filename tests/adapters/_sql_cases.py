@@ -4,11 +4,13 @@ These cover what is specific to storing JSON-like values and user input in SQL: 
 differential run of tricky queries against the memory reference (bools vs numbers,
 ``1`` vs ``1.0``, nested lists, trailing spaces, code-point order, missing values under
 ``Not``/``Xor``), hostile identifiers and values, remapped columns, and the batching
-rules (grouped updates, all-or-nothing bulk inserts).
+rules (grouped updates, all-or-nothing bulk inserts, cancelled pipelined inserts).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -199,3 +201,31 @@ async def check_batches(label: str, config: dict[str, Any], big: int, text: int 
         with pytest.raises(IntegrityError):
             await model.insert({"id": "s2", "slug": "one"})
         assert ds.stats()["discarded"] == before
+
+
+async def check_cancelled_bulk(label: str, config: dict[str, Any]) -> None:
+    """A pipelined bulk insert cancelled at any point writes all or nothing and leaks nothing.
+
+    With ``chunk_rows`` at 50, 600 rows go as 12 INSERTs in one transaction, the next
+    encoded while the engine writes the previous. Cancelling after a growing number of
+    event-loop turns lands before, during and after the pipeline.
+    """
+    async with registry(label, config) as (orm, model):
+        ds = orm.data_sources["main"]
+        ds.adapter.chunk_rows = 50
+        landed_mid_pipeline = 0
+        for turns in range(0, 120, 6):
+            before = await model.count()
+            task = asyncio.create_task(model.insert_many([{"n": i} for i in range(600)]))
+            for _ in range(turns):
+                await asyncio.sleep(0)  # one event-loop turn: the pipeline advances a step
+            landed_mid_pipeline += ds.stats()["in_use"] > 0
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            written = await model.count() - before
+            assert written in (0, 600), f"cancelled after {turns} turns: {written} rows"
+            assert ds.stats()["in_use"] == 0
+        assert landed_mid_pipeline > 0
+        await model.insert_many([{"n": i} for i in range(120)])  # the pool still works
+        assert await model.count({"n": {">=": 0}}) >= 120

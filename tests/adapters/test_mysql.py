@@ -51,6 +51,10 @@ async def test_batches(url: str, driver: str) -> None:
     await cases.check_batches("mysql", {"url": url, "driver": driver}, big=3000, text=1000)
 
 
+async def test_cancelled_pipelined_insert_is_all_or_nothing(url: str, driver: str) -> None:
+    await cases.check_cancelled_bulk("mysql", {"url": url, "driver": driver})
+
+
 async def test_columns_are_typed_and_binary(url: str) -> None:
     async with cases.registry("mysql", {"url": url}) as (orm, model):
         adapter = orm.data_sources["main"].adapter

@@ -42,6 +42,10 @@ async def test_batches(config: dict[str, Any]) -> None:
     await cases.check_batches("sqlite", config, big=3500)
 
 
+async def test_cancelled_pipelined_insert_is_all_or_nothing(config: dict[str, Any]) -> None:
+    await cases.check_cancelled_bulk("sqlite", config)
+
+
 async def test_memory_database_is_one_shared_connection() -> None:
     async with cases.registry("sqlite", {"path": ":memory:", "max_size": 5}) as (orm, model):
         await asyncio.gather(*(model.insert({"n": i}) for i in range(20)))

@@ -173,7 +173,9 @@ async def test_sync_copies_missing_and_changed_entities(db: DB) -> None:
     await db.Article.insert({"id": offline[0].id, "title": "t0", "views": 0})  # already equal
     await db.Article.insert({"id": offline[1].id, "title": "stale", "views": 1})
     reports: list[int] = []
-    report = await db.Article.sync("aux", "main", batch_size=3, progress=lambda r: reports.append(r.total))
+    report = await db.Article.sync(
+        "aux", "main", batch_size=3, progress=lambda r: reports.append(r.total)
+    )
     assert (report.created, report.updated, report.unchanged) == (5, 1, 1)
     assert reports == [3, 6, 7]
     main = await db.Article.find_many(source="main")

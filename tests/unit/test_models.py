@@ -75,7 +75,9 @@ def test_reserved_and_bad_declarations() -> None:
         class B(orm.Model, sources="mem"):
             x: complex
 
-    with pytest.raises(da.ConfigError, match=r"derive models from orm\.Model \(or da\.Model with registry=orm\)"):
+    with pytest.raises(
+        da.ConfigError, match=r"derive models from orm\.Model \(or da\.Model with registry=orm\)"
+    ):
 
         class C(da.Model):
             x: int

@@ -12,11 +12,10 @@ per connection of the registry.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..query.ast import Node, Query
-from ..writes import building
 from ._sql import Dialect
 from ._sql_plan import TablePlan
 from .base import Adapter, CollectionSchema, Row
@@ -31,6 +30,8 @@ class SQLAdapter(Adapter):
     """Base of the SQL adapters; subclasses supply the dialect and the driver primitives."""
 
     dialect: ClassVar[Dialect]
+    #: Rows per INSERT of a pipelined bulk insert; a batch up to this size is one statement.
+    chunk_rows: ClassVar[int] = 1000
     _pool: Pool[Any]  # set by the subclass's __init__
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
@@ -59,6 +60,10 @@ class SQLAdapter(Adapter):
     @abstractmethod
     async def _run(self, statements: Sequence[Statement]) -> int:
         """Run writes atomically (a transaction if several); return the summed rowcount."""
+
+    async def _run_chunks(self, statements: Iterator[Statement]) -> int:
+        """Like ``_run`` for lazily built statements; engines overlap building and writing."""
+        return await self._run(list(statements))
 
     @abstractmethod
     async def _script(self, statements: list[str]) -> None:
@@ -91,11 +96,18 @@ class SQLAdapter(Adapter):
         self._plans.pop(id(schema), None)
 
     async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
-        """Multi-row INSERT (chunked under the engine's limits, one transaction)."""
-        if rows:
-            with building(len(rows)):  # encoding is synchronous: see writes.building
-                statements = self.plan(schema).insert(rows, self._max_chars)
-            await self._run(statements)
+        """Multi-row INSERT (chunked under the engine's limits, one transaction).
+
+        A batch of more than ``chunk_rows`` rows goes in chunks of that many, pipelined:
+        the next chunk is encoded while the engine writes the previous one.
+        """
+        if not rows:
+            return
+        plan = self.plan(schema)
+        if len(rows) <= self.chunk_rows:
+            await self._run(plan.insert(rows, self._max_chars))
+        else:
+            await self._run_chunks(plan.insert_chunks(rows, self._max_chars, self.chunk_rows))
 
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
         """SELECT ... WHERE id IN (...)."""

@@ -10,13 +10,14 @@ keys), so the hot paths only format parameters, never SQL.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import QueryError
 from ..fields import FieldSpec, Kind
 from ..query.ast import Node, Query, SortKey
+from ..writes import building
 from ._sql import JSON_KINDS, Dialect, compile_where, from_json, str_list_to_json, to_json
 from .base import CollectionSchema, Row
 
@@ -232,21 +233,37 @@ class TablePlan:
         self, rows: Sequence[Row], max_chars: int | None = None
     ) -> list[tuple[str, list[Any]]]:
         """Multi-row INSERTs for ``rows``, chunked under the engine's parameter/size limits."""
-        values = self.encode_rows(rows)
+        return list(self.insert_chunks(rows, max_chars))
+
+    def insert_chunks(
+        self, rows: Sequence[Row], max_chars: int | None = None, chunk_rows: int | None = None
+    ) -> Iterator[tuple[str, list[Any]]]:
+        """Like ``insert``, lazily: a chunk's rows are encoded only when it is asked for.
+
+        ``chunk_rows`` caps the rows of one statement, so an adapter can encode the next
+        chunk while the engine writes the previous one.
+        """
         per = max(1, self.dialect.max_params // len(self.names))
-        bounds = _chunks(len(values), per)
-        if max_chars is not None and len(values) > 1:
-            bounds = [b for lo, hi in bounds for b in self._size_chunks(values, lo, hi, max_chars)]
-        out = []
-        for lo, hi in bounds:
-            n = hi - lo
-            key = ("insert", n)
-            sql = self._sql.get(key)
-            if sql is None:
-                sql = self._sql[key] = self.insert_prefix + ", ".join([self.row_marks] * n)
-            flat = [v for row in values[lo:hi] for v in row]
-            out.append((sql, flat))
-        return out
+        if chunk_rows is not None:
+            per = min(per, max(1, chunk_rows))
+        for lo, hi in _chunks(len(rows), per):
+            with building(hi - lo):  # encoding is synchronous: see writes.building
+                values = self.encode_rows(rows[lo:hi])
+                bounds = [(0, len(values))]
+                if max_chars is not None and len(values) > 1:
+                    bounds = self._size_chunks(values, 0, len(values), max_chars)
+                chunks = [
+                    (self._insert_sql(b - a), [v for row in values[a:b] for v in row])
+                    for a, b in bounds
+                ]
+            yield from chunks
+
+    def _insert_sql(self, n: int) -> str:
+        key = ("insert", n)
+        sql = self._sql.get(key)
+        if sql is None:
+            sql = self._sql[key] = self.insert_prefix + ", ".join([self.row_marks] * n)
+        return sql
 
     def _size_chunks(
         self, values: list[list[Any]], lo: int, hi: int, max_chars: int

@@ -12,8 +12,10 @@ leave a transaction half done and the connection is always fit for reuse.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from queue import SimpleQueue
 from typing import Any, ClassVar, TypeVar
 
 import aiosqlite
@@ -60,9 +62,41 @@ def _run_job(db: sqlite3.Connection, statements: Sequence[Statement]) -> int:
     return total
 
 
+_COMMIT = object()
+_ROLLBACK = object()
+
+
+class _Abandoned(Exception):
+    """The task feeding a pipelined batch stopped early; the batch was rolled back."""
+
+
+def _chunks_job(db: sqlite3.Connection, chunks: SimpleQueue[Any]) -> int:
+    # Runs on the worker thread: statements arrive as the event loop's thread encodes them
+    # (waiting on the queue and stepping SQLite both release the GIL).
+    db.execute("BEGIN IMMEDIATE")
+    total = 0
+    try:
+        while (item := chunks.get()) is not _COMMIT:
+            if item is _ROLLBACK:
+                raise _Abandoned
+            sql, params = item
+            total += db.execute(sql, params).rowcount
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return total
+
+
 def _script_job(db: sqlite3.Connection, statements: list[str]) -> None:
     for sql in statements:
         db.execute(sql)
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    # Whoever stopped waiting for the job (a cancelled caller) still consumes its outcome.
+    if not task.cancelled():
+        task.exception()
 
 
 class _SQLitePool(Pool[aiosqlite.Connection]):
@@ -150,6 +184,29 @@ class SQLiteAdapter(SQLAdapter):
 
     async def _run(self, statements: Sequence[Statement]) -> int:
         return await self._job(_run_job, statements)
+
+    async def _run_chunks(self, statements: Iterator[Statement]) -> int:
+        # One job on the worker thread takes the statements from a queue, so this thread
+        # encodes chunk k+1 while SQLite writes chunk k. The queue always gets its end
+        # (commit, or rollback if encoding failed or this task was cancelled), so the
+        # worker never waits forever and the batch is all or nothing.
+        async with self._pool.acquire() as conn:
+            with self.translate_errors():
+                chunks: SimpleQueue[Any] = SimpleQueue()
+                job = asyncio.ensure_future(conn._execute(_chunks_job, conn._conn, chunks))  # type: ignore[no-untyped-call]
+                job.add_done_callback(_consume)
+                end = _ROLLBACK
+                try:
+                    await asyncio.sleep(0)  # the job is queued before the first chunk
+                    for statement in statements:
+                        if job.done():  # it failed: its error is raised below
+                            break
+                        chunks.put(statement)
+                    end = _COMMIT
+                finally:
+                    chunks.put(end)
+                result: int = await job
+                return result
 
     async def _script(self, statements: list[str]) -> None:
         await self._job(_script_job, statements)

@@ -39,9 +39,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff over the source, tests, examples and benchmarks."""
+    """ruff (lint and format check) over the source, tests, examples and benchmarks."""
     session.install("ruff>=0.8")
-    session.run("ruff", "check", "src", "tests", "examples", "bench", "noxfile.py")
+    paths = ("src", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python=PYTHON)

@@ -31,14 +31,18 @@ async def main(db_path: str) -> None:
         print(f"spawned   {a.title!r}: state={a.state.name} (stored nowhere yet)")
 
         await a.persist(["main", "cache"])  # both writes run concurrently
-        print(f"persisted to main+cache: main={a.state_in('main').name} "
-              f"cache={a.state_in('cache').name}")
+        print(
+            f"persisted to main+cache: main={a.state_in('main').name} "
+            f"cache={a.state_in('cache').name}"
+        )
 
         a.views = 42
         a.published = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
         await a.persist("cache")  # only the cache gets the change...
-        print(f"changed, saved to cache only: main={a.state_in('main').name} "
-              f"cache={a.state_in('cache').name} changed in main: {sorted(a.diff('main'))}")
+        print(
+            f"changed, saved to cache only: main={a.state_in('main').name} "
+            f"cache={a.state_in('cache').name} changed in main: {sorted(a.diff('main'))}"
+        )
         await a.persist()  # ...then the default source
         print(f"saved to main too: overall state={a.state.name}")
 
@@ -59,8 +63,10 @@ async def main(db_path: str) -> None:
             print(f"rejected before any write:\n{exc}")
 
         await a.destroy(da.ALL)
-        print(f"destroyed everywhere: state={a.state.name}; "
-              f"{await Article.count()} articles left in main")
+        print(
+            f"destroyed everywhere: state={a.state.name}; "
+            f"{await Article.count()} articles left in main"
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ class FlakySearch(MemoryAdapter):
         self._check()
         await super().insert(schema, rows)
 
-    async def update(self, schema: da.CollectionSchema, changes: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    async def update(
+        self, schema: da.CollectionSchema, changes: Sequence[tuple[str, dict[str, Any]]]
+    ) -> int:
         self._check()
         return await super().update(schema, changes)
 

@@ -27,7 +27,9 @@ class Article(da.Model, registry=orm, sources=["mem"]):
 
 async def main() -> None:
     async with orm:
-        await Article.insert_many([{"title": "typed", "views": 3}, {"title": "checked", "views": 9}])
+        await Article.insert_many(
+            [{"title": "typed", "views": 3}, {"title": "checked", "views": 9}]
+        )
         best: Article | None = await Article.find({"views": {">": 5}})
         assert best is not None
         print("best:", best.headline())

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC
 
 import diaspora_async as da
-from bench._common import Result, compare
+from bench._common import Result, interleaved
 
 URL = os.environ.get("DIASPORA_TEST_MONGO_URL", "mongodb://127.0.0.1:27018").rsplit("/", 1)[0]
 if not URL.startswith("mongodb://"):
@@ -53,42 +53,36 @@ async def main() -> list[Result]:
             ids = [a.id for a in await Article.insert_many([doc] * OPS)]
             await coll.insert_many([{"_id": f"r{i}", **doc} for i in range(OPS)])
 
-            async def ours_insert() -> None:
-                for _ in range(OPS):
-                    await Article.insert(doc)
+            async def ours_insert(k: int) -> None:
+                await Article.insert(doc)
 
-            async def raw_insert() -> None:
-                for _ in range(OPS):
-                    await coll.insert_one({"_id": f"x{next(counter)}", **doc})
+            async def raw_insert(k: int) -> None:
+                await coll.insert_one({"_id": f"x{next(counter)}", **doc})
 
-            async def ours_get() -> None:
-                for i in ids:
-                    await Article.find(i)
+            async def ours_get(k: int) -> None:
+                await Article.find(ids[k % OPS])
 
-            async def raw_get() -> None:
-                for i in range(OPS):
-                    await coll.find_one({"_id": f"r{i}"})
+            async def raw_get(k: int) -> None:
+                await coll.find_one({"_id": f"r{k % OPS}"})
 
-            async def ours_bulk() -> None:
+            async def ours_bulk(k: int) -> None:
                 await Article.insert_many([doc] * BULK)
 
-            async def raw_bulk() -> None:
+            async def raw_bulk(k: int) -> None:
                 await coll.insert_many([{"_id": f"b{next(counter)}", **doc} for _ in range(BULK)])
 
-            async def ours_find() -> None:
+            async def ours_find(k: int) -> None:
                 await Article.find_many({"views": 3}, limit=1000)
 
-            async def raw_find() -> None:
+            async def raw_find(k: int) -> None:
                 await coll.find({"views": {"$eq": 3}}, sort=[("_id", 1)], limit=1000).to_list(None)
 
-            results.append(await compare("mongo", "insert one", ours_insert, raw_insert, OPS, 3))
-            results.append(await compare("mongo", "find by id", ours_get, raw_get, OPS, 3))
-            results.append(
-                await compare("mongo", f"insert_many {BULK}", ours_bulk, raw_bulk, BULK, 3)
-            )
-            results.append(
-                await compare("mongo", "find_many 1000 rows", ours_find, raw_find, 1000, 3)
-            )
+            results += [
+                await interleaved("mongo", "insert one", ours_insert, raw_insert, 3 * OPS),
+                await interleaved("mongo", "find by id", ours_get, raw_get, 3 * OPS),
+                await interleaved("mongo", f"insert_many {BULK}", ours_bulk, raw_bulk, 10, BULK),
+                await interleaved("mongo", "find_many 1000 rows", ours_find, raw_find, 10, 1000),
+            ]
     finally:
         await raw.drop_database(name)
         await raw.close()

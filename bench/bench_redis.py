@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 import diaspora_async as da
-from bench._common import Result, compare
+from bench._common import Result, interleaved
 
 URL = os.environ.get("DIASPORA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 OPS = 2000  # single-entity operations per round
@@ -51,29 +51,25 @@ async def main() -> list[Result]:
             raw_keys = [f"{prefix}-raw:{i}" for i in range(OPS)]
             await raw.mset({k: json.dumps({"id": k, **doc}) for k in raw_keys})
 
-            async def ours_persist() -> None:
-                for _ in range(OPS):
-                    await Article.insert(doc)
+            async def ours_persist(k: int) -> None:
+                await Article.insert(doc)
 
-            async def raw_persist() -> None:
-                for _ in range(OPS):
-                    key = f"{prefix}-raw:p{next(counter)}"
-                    await raw.set(key, json.dumps({"id": key, **doc}))
+            async def raw_persist(k: int) -> None:
+                key = f"{prefix}-raw:p{next(counter)}"
+                await raw.set(key, json.dumps({"id": key, **doc}))
 
-            async def ours_get() -> None:
-                for i in ids:
-                    await Article.find(i)
+            async def ours_get(k: int) -> None:
+                await Article.find(ids[k % OPS])
 
-            async def raw_get() -> None:
-                for k in raw_keys:
-                    json.loads(await raw.get(k))  # type: ignore[arg-type]
+            async def raw_get(k: int) -> None:
+                json.loads(await raw.get(raw_keys[k % OPS]))  # type: ignore[arg-type]
 
             many: list[dict[str, Any]] = [doc] * BULK
 
-            async def ours_bulk() -> None:
+            async def ours_bulk(k: int) -> None:
                 await Article.insert_many(many)
 
-            async def raw_bulk() -> None:
+            async def raw_bulk(k: int) -> None:
                 base = next(counter)
                 async with raw.pipeline(transaction=False) as pipe:
                     for j in range(BULK):
@@ -82,11 +78,12 @@ async def main() -> list[Result]:
                     await pipe.execute()
 
             return [
-                await compare("redis", "persist (insert one)", ours_persist, raw_persist,
-                              OPS, target=0.8),
-                await compare("redis", "get (find by id)", ours_get, raw_get, OPS, target=0.9),
-                await compare("redis", f"bulk (insert_many {BULK})", ours_bulk, raw_bulk,
-                              BULK, target=0.8),
+                await interleaved("redis", "persist (insert one)", ours_persist, raw_persist,
+                                  3 * OPS, target=0.8),
+                await interleaved("redis", "get (find by id)", ours_get, raw_get, 3 * OPS,
+                                  target=0.9),
+                await interleaved("redis", f"bulk (insert_many {BULK})", ours_bulk, raw_bulk,
+                                  10, BULK, target=0.8),
             ]  # fmt: skip
     finally:
         await _sweep(raw, prefix)

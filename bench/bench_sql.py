@@ -3,14 +3,15 @@
 MySQL/MariaDB (``DIASPORA_TEST_MYSQL_URL``): ours on a pool of 10 vs raw aiomysql's own
 pool of 10, same connection settings, same tables (declared by two identical models) and
 the same SQL text. SQLite: ours (default pool of 4) vs raw aiosqlite (its one connection
-and worker thread), on a temp file.
+and worker thread, with the same PRAGMAs: WAL, synchronous=NORMAL), on a temp file.
 Operations: insert one (``Model.insert``), bulk insert of 10k (``insert_many`` vs one
 ``executemany``), get by id (``Model.find(id)``), a filtered 100-row query
 (``find_many(..., limit=100)``), update by id (``entity.persist()`` after a change) and 200
 concurrent gets. The raw side encodes its values (JSON, naive UTC datetimes) but returns
 plain tuples; ours returns entities. Two extra lines call the adapter directly
 (``adapter.find`` / ``adapter.insert``, rows as dicts) to separate the SQL layer's cost from
-the entity layer's. Run: ``python bench/run.py --only sql``.
+the entity layer's. The bulk inserts run last, each into emptied tables (emptying is not
+timed). Run: ``python bench/run.py --only sql``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import asyncio
 import json
 import os
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ import aiomysql
 import aiosqlite
 
 import diaspora_async as da
-from bench._common import Result
+from bench._common import Result, interleaved
 from diaspora_async.ids import new_id
 from diaspora_async.query.ast import Query
 from diaspora_async.query.parse import parse_where
@@ -40,6 +40,11 @@ OPS = 1000
 BULK = 10_000
 CONCURRENT = 200
 COLS = ("id", "name", "n", "score", "tags", "created")
+SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+)
 
 
 def _models(orm: da.Diaspora, source: str) -> tuple[Any, Any]:
@@ -84,6 +89,9 @@ class Raw:
             f"ORDER BY {q}id{q} ASC LIMIT {param} OFFSET {param}"
         )
         self.update = f"UPDATE {q}BenchRaw{q} SET {q}n{q} = {param} WHERE {q}id{q} = {param}"
+        empty = "TRUNCATE TABLE" if q == "`" else "DELETE FROM"
+        self.empty_raw = f"{empty} {q}BenchRaw{q}"
+        self.empty_ours = f"{empty} {q}BenchOurs{q}"
         self.encode_dt = encode_dt
 
     def row(self, i: int) -> tuple[Any, ...]:
@@ -96,34 +104,6 @@ class Raw:
     fetch: Callable[[str, Any], Awaitable[Any]]
     execute: Callable[[str, Any], Awaitable[Any]]
     executemany: Callable[[str, Any], Awaitable[Any]]
-
-
-Op = Callable[[int], Awaitable[object]]
-
-
-async def interleaved(
-    group: str,
-    name: str,
-    ours: Op,
-    raw: Op,
-    calls: int,
-    per_call: int = 1,
-    target: float | None = None,
-) -> Result:
-    """Alternate single calls of ours and raw (swapping who goes first), summing each side.
-
-    On a shared, noisy machine this compares like with like far better than timing whole
-    runs one after the other: a slow spell hits both sides alike.
-    """
-    spent = {"ours": 0.0, "raw": 0.0}
-    for k in range(calls):
-        order = (("ours", ours), ("raw", raw)) if k % 2 else (("raw", raw), ("ours", ours))
-        for side, fn in order:
-            start = time.perf_counter()
-            await fn(k)
-            spent[side] += time.perf_counter() - start
-    ops = calls * per_call
-    return Result(group, name, ops / spent["ours"], ops / spent["raw"], target)
 
 
 async def _suite(group: str, ours: Any, raw: Raw, rounds: int) -> list[Result]:
@@ -187,15 +167,13 @@ async def _suite(group: str, ours: Any, raw: Raw, rounds: int) -> list[Result]:
     async def raw_concurrent(k: int) -> None:
         await asyncio.gather(*(raw.fetch(raw.get, (i,)) for i in raw_ids[:CONCURRENT]))
 
-    bulk_calls = 2 * rounds
+    async def empty() -> None:
+        await raw.execute(raw.empty_ours, ())
+        await raw.execute(raw.empty_raw, ())
+
+    bulk_calls = 4 * rounds
     return [
         await interleaved(group, "insert one", ours_insert, raw_insert, n, 1, 0.90),
-        await interleaved(
-            group, "bulk insert 10k (rows/s)", ours_bulk, raw_bulk, bulk_calls, BULK, 0.95
-        ),
-        await interleaved(
-            group, "bulk insert 10k (adapter)", adapter_bulk, raw_bulk, bulk_calls, BULK
-        ),
         await interleaved(group, "get by id", ours_get, raw_get, n, 1, 0.90),
         await interleaved(group, "query 100 rows", ours_query, raw_query, n // 5, 1),
         await interleaved(group, "query 100 rows (adapter)", adapter_query, raw_query, n // 5),
@@ -208,6 +186,20 @@ async def _suite(group: str, ours: Any, raw: Raw, rounds: int) -> list[Result]:
             5 * rounds,
             CONCURRENT,
             0.90,
+        ),
+        # Last: each bulk insert starts from empty tables (the seed rows go too).
+        await interleaved(
+            group, "bulk insert 10k (rows/s)", ours_bulk, raw_bulk, bulk_calls, BULK, 0.95, empty
+        ),
+        await interleaved(
+            group,
+            "bulk insert 10k (adapter)",
+            adapter_bulk,
+            raw_bulk,
+            bulk_calls,
+            BULK,
+            None,
+            empty,
         ),
     ]
 
@@ -271,6 +263,8 @@ async def _sqlite(rounds: int) -> list[Result]:
         raw = Raw("?", '"', lambda d: d.astimezone(UTC).replace(tzinfo=None).isoformat(" "))
         async with orm:
             db = await aiosqlite.connect(path, isolation_level=None)
+            for pragma in SQLITE_PRAGMAS:  # the settings our pool's connections use
+                await db.execute(pragma)
             try:
 
                 async def fetch(sql: str, args: Any) -> Any:

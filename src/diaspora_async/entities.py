@@ -132,25 +132,6 @@ class Entity:
         """
         self.__dict__["_attrs"] = type(self).__meta__.validator.validate(self._attrs)
 
-    # -- internal state transitions ----------------------------------------------------
-    def _confirm(self, source: str, written: dict[str, Any]) -> None:
-        self._confirmed[source] = written
-        self.__dict__["_last_source"] = source  # not through __setattr__: hot path
-
-    def _begin(self, source: str) -> None:
-        syncing = self.__dict__.get("_syncing")
-        if syncing is None:
-            syncing = self.__dict__["_syncing"] = {}
-        syncing[source] = syncing.get(source, 0) + 1
-
-    def _end(self, source: str) -> None:
-        syncing = self.__dict__["_syncing"]
-        left = syncing[source] - 1
-        if left:
-            syncing[source] = left
-        else:
-            del syncing[source]
-
     # -- coroutines --------------------------------------------------------------------
     async def persist(
         self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None

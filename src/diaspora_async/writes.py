@@ -85,6 +85,36 @@ def compile_copier(
     return copy_attrs
 
 
+# -- per-source entity state, batched: one call per batch, the loop inside ---------------
+def begin(entities: Sequence[Entity], source: str) -> None:
+    """Mark ``entities`` SYNCING with ``source`` (counted: writes may overlap)."""
+    for e in entities:
+        state = e.__dict__
+        syncing = state.get("_syncing")
+        if syncing is None:
+            state["_syncing"] = {source: 1}
+        else:
+            syncing[source] = syncing.get(source, 0) + 1
+
+
+def end(entities: Sequence[Entity], source: str) -> None:
+    """Undo one ``begin`` for each entity."""
+    for e in entities:
+        syncing = e.__dict__["_syncing"]
+        left = syncing[source] - 1
+        if left:
+            syncing[source] = left
+        else:
+            del syncing[source]
+
+
+def confirm(e: Entity, source: str, written: dict[str, Any]) -> None:
+    """``source`` now holds ``written`` (a snapshot the entity owns) for ``e``."""
+    state = e.__dict__
+    state["_confirmed"][source] = written
+    state["_last_source"] = source
+
+
 _GC_PAUSE_MIN = 256
 
 
@@ -178,10 +208,10 @@ async def persist(
             # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
             rows = []
             for e in creates:
-                row = copy_attrs(e._attrs)
-                row["id"] = e.id
+                state = e.__dict__
+                row = copy_attrs(state["_attrs"])
+                row["id"] = state["_id"]
                 rows.append(row)
-            created_ids = [e.id for e in creates]
             changes: list[tuple[str, dict[str, Any]]] = []
             before: dict[str, dict[str, Any]] = {}
             snaps: dict[str, dict[str, Any]] = {}
@@ -191,21 +221,20 @@ async def persist(
                     changes.append((e.id, diff))
                     before[e.id] = e._confirmed[source]
                 snaps[e.id] = copy_attrs(e._attrs)
-            for e in entities:
-                e._begin(source)
+            begin(entities, source)
         try:
             if rows:
                 await adapter.insert(schema, rows)
                 for e, row in zip(creates, rows, strict=True):
                     del row["id"]
-                    e._confirm(source, row)
+                    confirm(e, source, row)
             if changes:
                 matched = await adapter.update(schema, changes)
                 if matched != len(changes):
                     await _forget_missing(meta, adapter, schema, source, updates)
                 for e in updates:
                     if source in e._confirmed:
-                        e._confirm(source, snaps[e.id])
+                        confirm(e, source, snaps[e.id])
                 if matched != len(changes):
                     raise EntityStateError(
                         f"{len(changes) - matched} {meta.name} entities no longer exist in "
@@ -214,12 +243,11 @@ async def persist(
             for e in updates:
                 e.__dict__["_last_source"] = source
         finally:
-            for e in entities:
-                e._end(source)
+            end(entities, source)
 
         async def revert() -> None:
-            if created_ids:
-                await adapter.delete(schema, created_ids)
+            if creates:
+                await adapter.delete(schema, [e.id for e in creates])
                 for e in creates:
                     e._confirmed.pop(source, None)
             if before:
@@ -284,13 +312,11 @@ async def destroy(
         if events:
             await _hooks(meta, "before_destroy", targets, source)
         previous = [{"id": e.id, **e._confirmed[source]} for e in targets]
-        for e in targets:
-            e._begin(source)
+        begin(targets, source)
         try:
             await adapter.delete(schema, [e.id for e in targets])
         finally:
-            for e in targets:
-                e._end(source)
+            end(targets, source)
         for e in targets:
             del e._confirmed[source]
             e.__dict__["_last_source"] = source
@@ -353,16 +379,14 @@ async def fetch(
         adapter, schema = await meta.target(s)
         if events:
             await _hooks(meta, "before_fetch", batch, s)
-        for e in batch:
-            e._begin(s)
+        begin(batch, s)
         try:
             rows = await adapter.get(schema, [e.id for e in batch])
         except DataSourceError as exc:
             error = error or exc
             continue
         finally:
-            for e in batch:
-                e._end(s)
+            end(batch, s)
         by_id = {r["id"]: r for r in rows}
         done = []
         for e in batch:
@@ -372,7 +396,7 @@ async def fetch(
                 continue
             attrs = meta.row_to_attrs(row)
             e.__dict__["_attrs"] = attrs
-            e._confirm(s, meta.copy(attrs))
+            confirm(e, s, meta.copy(attrs))
             del pending[e.id]
             done.append(e)
         if events:

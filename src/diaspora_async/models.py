@@ -17,7 +17,6 @@ from .entities import Entity, EntitySet
 from .errors import ConfigError, QueryError
 from .events import EVENTS, Hook
 from .fanout import fan_out, first_of
-from .ids import new_ids
 from .meta import ModelMeta, _Attr, own_fields
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
@@ -91,14 +90,9 @@ class Model(Entity):
     @classmethod
     def spawn_many(cls, items: Iterable[Mapping[str, Any]]) -> EntitySet[Self]:
         """Spawn one entity per dict, as an ``EntitySet``."""
-        spawn = cls.__meta__.spawn
         items = items if isinstance(items, list) else list(items)
-        ids = new_ids(len(items))
         with building(len(items)):
-            entities = [
-                spawn(item, new if (given := item.get("id")) is None else given)
-                for item, new in zip(items, ids, strict=True)
-            ]
+            entities = cls.__meta__.spawn_many(items)
         return EntitySet(cls, entities)  # type: ignore[arg-type]
 
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from ..errors import QueryError
@@ -113,21 +114,23 @@ class TablePlan:
             return to_json(value)
         return value
 
-    def encode_rows(self, rows: Sequence[Row]) -> list[list[Any]]:
-        """Rows as lists of bound values in column order (None stays NULL)."""
-        names, encoders, getter = self.names, self.encoders, self._getter
-        out = []
-        for row in rows:
-            try:
-                values = list(getter(row))
-            except KeyError:  # a row without some fields: they are NULL
-                values = [row.get(n) for n in names]
-            for i, enc in encoders:
-                v = values[i]
-                if v is not None:
-                    values[i] = enc(v)
-            out.append(values)
-        return out
+    def encode_rows(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
+        """Rows as tuples of bound values in column order (None stays NULL).
+
+        Column-wise, like ``decode_rows``: the rows are read with one C-level itemgetter
+        each, transposed, and only the columns that need encoding are touched.
+        """
+        try:
+            records = list(map(self._getter, rows))
+        except KeyError:  # some row lacks some fields: they are NULL
+            names = self.names
+            records = [tuple([row.get(n) for n in names]) for row in rows]
+        if not self.encoders or not records:
+            return records
+        columns: list[Any] = list(zip(*records, strict=True))
+        for i, enc in self.encoders:
+            columns[i] = [None if v is None else enc(v) for v in columns[i]]
+        return list(zip(*columns, strict=True))
 
     def decode_rows(self, records: Sequence[Sequence[Any]]) -> list[Row]:
         """Driver records (column order) back to rows keyed by logical names."""
@@ -253,7 +256,7 @@ class TablePlan:
                 if max_chars is not None and len(values) > 1:
                     bounds = self._size_chunks(values, 0, len(values), max_chars)
                 chunks = [
-                    (self._insert_sql(b - a), [v for row in values[a:b] for v in row])
+                    (self._insert_sql(b - a), list(chain.from_iterable(values[a:b])))
                     for a, b in bounds
                 ]
             yield from chunks
@@ -266,7 +269,7 @@ class TablePlan:
         return sql
 
     def _size_chunks(
-        self, values: list[list[Any]], lo: int, hi: int, max_chars: int
+        self, values: list[tuple[Any, ...]], lo: int, hi: int, max_chars: int
     ) -> list[tuple[int, int]]:
         # Only text can be large; numbers and dates are bounded, counted as 32 chars.
         bounds, start, size = [], lo, 0

@@ -236,6 +236,8 @@ class TablePlan:
         self, rows: Sequence[Row], max_chars: int | None = None
     ) -> list[tuple[str, list[Any]]]:
         """Multi-row INSERTs for ``rows``, chunked under the engine's parameter/size limits."""
+        if len(rows) == 1:  # Model.insert / entity.persist(): nothing to chunk
+            return [(self._insert_sql(1), list(self.encode_rows(rows)[0]))]
         return list(self.insert_chunks(rows, max_chars))
 
     def insert_chunks(
@@ -290,6 +292,10 @@ class TablePlan:
         ``update_many`` passes one dict shared by every id: that is one
         ``UPDATE ... WHERE id IN (...)`` (chunked under the parameter limit).
         """
+        if len(changes) == 1:  # entity.persist(): one row, nothing to group
+            entity_id, change = changes[0]
+            head, values = self._set(change)
+            return [(self.by_ids(head, 1), [*values, entity_id])]
         groups: dict[int, tuple[Row, list[str]]] = {}
         for entity_id, change in changes:
             group = groups.get(id(change))
@@ -299,22 +305,27 @@ class TablePlan:
                 group[1].append(entity_id)
         out = []
         for change, ids in groups.values():
-            names = tuple(change)
-            for name in names:
-                self.column(name)
-            key = ("update", names)
-            head = self._sql.get(key)
-            if head is None:
-                sets = ", ".join(f"{self.columns[n]} = {self.dialect.param}" for n in names)
-                head = self._sql[key] = f"UPDATE {self.table} SET {sets}"
-            values = [
-                None if (v := change[n]) is None else self.encode_value(v, self.kinds[n])
-                for n in names
-            ]
+            head, values = self._set(change)
             ids = list(dict.fromkeys(ids))
-            for lo, hi in _chunks(len(ids), self.dialect.max_params - len(names)):
+            for lo, hi in _chunks(len(ids), self.dialect.max_params - len(values)):
                 out.append((self.by_ids(head, hi - lo), values + ids[lo:hi]))
         return out
+
+    def _set(self, change: Row) -> tuple[str, list[Any]]:
+        """``UPDATE t SET a = ?, b = ?`` for the changed fields (cached), and the values."""
+        names = tuple(change)
+        key = ("update", names)
+        head = self._sql.get(key)
+        if head is None:
+            for name in names:
+                self.column(name)  # unknown names are refused before any SQL is built
+            sets = ", ".join(f"{self.columns[n]} = {self.dialect.param}" for n in names)
+            head = self._sql[key] = f"UPDATE {self.table} SET {sets}"
+        kinds = self.kinds
+        values = [
+            None if (v := change[n]) is None else self.encode_value(v, kinds[n]) for n in names
+        ]
+        return head, values
 
     def delete(self, ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
         """DELETEs by id (chunked)."""

@@ -12,9 +12,10 @@ Driver exceptions are translated to ``DataSourceError`` subclasses at one bounda
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, ClassVar
 
 from ..errors import ConfigError, DataSourceError, DiasporaError
@@ -183,12 +184,31 @@ class Adapter(ABC):
         """Map a driver exception to a ``DataSourceError`` subclass; override per driver."""
         return DataSourceError(self.name, f"{type(exc).__name__}: {exc}")
 
-    @contextmanager
-    def translate_errors(self) -> Iterator[None]:
-        """The one boundary where driver exceptions become ours (original as ``__cause__``)."""
-        try:
-            yield
-        except DiasporaError:
-            raise
-        except Exception as exc:
-            raise self.translate_error(exc) from exc
+    def translate_errors(self) -> AbstractContextManager[None]:
+        """The one boundary where driver exceptions become ours (original as ``__cause__``).
+
+        ``with adapter.translate_errors(): ...`` around driver calls. It is on every
+        operation's path, so it is one stateless object per adapter, not a generator.
+        """
+        guard = self.__dict__.get("_guard")
+        if guard is None:
+            guard = self.__dict__["_guard"] = _Translate(self)
+        return guard
+
+
+class _Translate(AbstractContextManager[None]):
+    """``Adapter.translate_errors``: re-raise driver exceptions as ``translate_error``'s."""
+
+    __slots__ = ("_adapter",)
+
+    def __init__(self, adapter: Adapter) -> None:
+        self._adapter = adapter
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, Exception) and not isinstance(exc, DiasporaError):
+            raise self._adapter.translate_error(exc) from exc

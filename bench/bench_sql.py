@@ -2,7 +2,7 @@
 
 MySQL/MariaDB (``DIASPORA_TEST_MYSQL_URL``): ours on a pool of 10 vs raw aiomysql's own
 pool of 10, same connection settings, same tables (declared by two identical models) and
-the same SQL text. SQLite: ours (default pool of 4) vs raw aiosqlite (its one connection
+the same SQL text. SQLite: ours (default pool of 2) vs raw aiosqlite (its one connection
 and worker thread, with the same PRAGMAs: WAL, synchronous=NORMAL), on a temp file.
 Operations: insert one (``Model.insert``), bulk insert of 10k (``insert_many`` vs one
 ``executemany``), get by id (``Model.find(id)``), a filtered 100-row query
@@ -258,7 +258,7 @@ async def _sqlite(rounds: int) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:
         path = str(Path(tmp) / "bench.db")
         orm = da.Diaspora()
-        orm.create_data_source("local", "sqlite", path=path)  # default pool: 4 connections
+        orm.create_data_source("local", "sqlite", path=path)  # default pool: 2 connections
         ours, _ = _models(orm, "local")
         raw = Raw("?", '"', lambda d: d.astimezone(UTC).replace(tzinfo=None).isoformat(" "))
         async with orm:

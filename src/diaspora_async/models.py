@@ -264,7 +264,7 @@ class Model(Entity):
 
         name, rows = await first_of(sources, read, bool)
         with building(len(rows)):
-            return EntitySet(cls, [meta.from_row(r, name) for r in rows])  # type: ignore[misc]
+            return EntitySet(cls, meta.from_rows(rows, name))  # type: ignore[arg-type]
 
     @classmethod
     async def count(cls, query: Mapping[str, Any] | None = None, *, source: Any = None) -> int:

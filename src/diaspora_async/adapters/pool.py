@@ -294,11 +294,14 @@ class Pool(ABC, Generic[C]):
             return entry
 
     async def _wait(self, deadline: float) -> _Entry[C] | _Slot:
-        fut: asyncio.Future[_Entry[C] | _Slot] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_Entry[C] | _Slot] = loop.create_future()
         self._waiters.append(fut)
+        # A bare timer failing the future: under load most acquires wait, and this is
+        # cheaper than an asyncio.timeout() scope per waiter.
+        timer = loop.call_at(deadline, _expire, fut)
         try:
-            async with asyncio.timeout_at(deadline):
-                return await fut
+            return await fut
         except BaseException as exc:
             if not fut.done() or fut.cancelled():
                 fut.cancel()
@@ -315,6 +318,8 @@ class Pool(ABC, Generic[C]):
             if isinstance(exc, TimeoutError):
                 raise self._timeout_error() from None
             raise
+        finally:
+            timer.cancel()
 
     async def _connect(self, slot: _Slot, deadline: float) -> _Entry[C]:
         limit = min(asyncio.get_running_loop().time() + self.options.connect_timeout, deadline)
@@ -465,6 +470,11 @@ class Pool(ABC, Generic[C]):
             f"no connection free after {opts.acquire_timeout:g} s "
             f"(max_size={opts.max_size}, in use={len(self._borrowed)})",
         )
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError())
 
 
 class _Lease(AbstractAsyncContextManager[C]):

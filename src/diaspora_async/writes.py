@@ -182,87 +182,99 @@ async def persist(
     may change attributes, cause another validation).
     """
     policy = check_policy(on_error or meta.on_error)
+    if len(sources) == 1:
+        # One source: its error is raised as is, so there is nothing to compensate or
+        # queue and none of the fan-out machinery is needed.
+        await _persist_in(meta, entities, sources[0], skip_events, validated)
+        return
     undo: dict[str, Undo] = {}
 
     async def part(source: str) -> None:
-        events = not skip_events and meta.has_hooks
-        if events:
-            await _hooks(meta, "before_persist", entities, source)
-            await _hooks(meta, "before_validate", entities, source)
-        if events or not validated:
-            validate_all(meta, entities)
-        if events:
-            await _hooks(meta, "after_validate", entities, source)
-        creates: list[Entity] = []
-        updates: list[Entity] = []
-        for e in entities:
-            (updates if source in e._confirmed else creates).append(e)
-        if events:
-            await _hooks(meta, "before_persist_create", creates, source)
-            await _hooks(meta, "before_persist_update", updates, source)
-        adapter, schema = await meta.target(source)
-        # Everything below up to the first await sees one consistent set of attributes.
-        copy_attrs = meta.copy
-        with building(len(entities)):
-            # A created row is a copy of the attributes plus its id; once the insert is
-            # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
-            rows = []
-            for e in creates:
-                state = e.__dict__
-                row = copy_attrs(state["_attrs"])
-                row["id"] = state["_id"]
-                rows.append(row)
-            changes: list[tuple[str, dict[str, Any]]] = []
-            before: dict[str, dict[str, Any]] = {}
-            snaps: dict[str, dict[str, Any]] = {}
-            for e in updates:
-                diff = e.diff(source)
-                if diff:
-                    changes.append((e.id, diff))
-                    before[e.id] = e._confirmed[source]
-                snaps[e.id] = copy_attrs(e._attrs)
-            begin(entities, source)
-        try:
-            if rows:
-                await adapter.insert(schema, rows)
-                for e, row in zip(creates, rows, strict=True):
-                    del row["id"]
-                    confirm(e, source, row)
-            if changes:
-                matched = await adapter.update(schema, changes)
-                if matched != len(changes):
-                    await _forget_missing(meta, adapter, schema, source, updates)
-                for e in updates:
-                    if source in e._confirmed:
-                        confirm(e, source, snaps[e.id])
-                if matched != len(changes):
-                    raise EntityStateError(
-                        f"{len(changes) - matched} {meta.name} entities no longer exist in "
-                        f"{source!r}; persist them again to re-create them"
-                    )
-            for e in updates:
-                e.__dict__["_last_source"] = source
-        finally:
-            end(entities, source)
-
-        async def revert() -> None:
-            if creates:
-                await adapter.delete(schema, [e.id for e in creates])
-                for e in creates:
-                    e._confirmed.pop(source, None)
-            if before:
-                await adapter.update(schema, [(i, before[i]) for i, _ in changes])
-                for e in updates:
-                    if e.id in before:
-                        e._confirmed[source] = before[e.id]
-
-        undo[source] = revert
-        if events:
-            await _hooks(meta, "after_persist_create", creates, source)
-            await _hooks(meta, "after_persist_update", updates, source)
-            await _hooks(meta, "after_persist", entities, source)
+        undo[source] = await _persist_in(meta, entities, source, skip_events, validated)
 
     await _run(meta, "persist", sources, part, policy, undo, entities)
+
+
+async def _persist_in(
+    meta: ModelMeta, entities: Sequence[Entity], source: str, skip_events: bool, validated: bool
+) -> Undo:
+    """One source's part of ``persist``; returns how to undo it (for ``compensate``)."""
+    events = not skip_events and meta.has_hooks
+    if events:
+        await _hooks(meta, "before_persist", entities, source)
+        await _hooks(meta, "before_validate", entities, source)
+    if events or not validated:
+        validate_all(meta, entities)
+    if events:
+        await _hooks(meta, "after_validate", entities, source)
+    creates: list[Entity] = []
+    updates: list[Entity] = []
+    for e in entities:
+        (updates if source in e._confirmed else creates).append(e)
+    if events:
+        await _hooks(meta, "before_persist_create", creates, source)
+        await _hooks(meta, "before_persist_update", updates, source)
+    adapter, schema = await meta.target(source)
+    # Everything below up to the first await sees one consistent set of attributes.
+    copy_attrs = meta.copy
+    with building(len(entities)):
+        # A created row is a copy of the attributes plus its id; once the insert is
+        # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
+        rows = []
+        for e in creates:
+            state = e.__dict__
+            row = copy_attrs(state["_attrs"])
+            row["id"] = state["_id"]
+            rows.append(row)
+        changes: list[tuple[str, dict[str, Any]]] = []
+        before: dict[str, dict[str, Any]] = {}
+        snaps: dict[str, dict[str, Any]] = {}
+        for e in updates:
+            diff = e.diff(source)
+            if diff:
+                changes.append((e.id, diff))
+                before[e.id] = e._confirmed[source]
+            snaps[e.id] = copy_attrs(e._attrs)
+        begin(entities, source)
+    try:
+        if rows:
+            await adapter.insert(schema, rows)
+            for e, row in zip(creates, rows, strict=True):
+                del row["id"]
+                confirm(e, source, row)
+        if changes:
+            matched = await adapter.update(schema, changes)
+            if matched != len(changes):
+                await _forget_missing(meta, adapter, schema, source, updates)
+            for e in updates:
+                if source in e._confirmed:
+                    confirm(e, source, snaps[e.id])
+            if matched != len(changes):
+                raise EntityStateError(
+                    f"{len(changes) - matched} {meta.name} entities no longer exist in "
+                    f"{source!r}; persist them again to re-create them"
+                )
+        for e in updates:
+            e.__dict__["_last_source"] = source
+    finally:
+        end(entities, source)
+
+    async def revert() -> None:
+        if creates:
+            await adapter.delete(schema, [e.id for e in creates])
+            for e in creates:
+                e._confirmed.pop(source, None)
+        if before:
+            await adapter.update(schema, [(i, before[i]) for i, _ in changes])
+            for e in updates:
+                if e.id in before:
+                    e._confirmed[source] = before[e.id]
+
+    if events:
+        await _hooks(meta, "after_persist_create", creates, source)
+        await _hooks(meta, "after_persist_update", updates, source)
+        await _hooks(meta, "after_persist", entities, source)
+    return revert
 
 
 async def _forget_missing(

@@ -73,11 +73,13 @@ class TablePlan:
         self.row_marks = "(" + ", ".join([d.param] * len(self.names)) + ")"
         # per column: how to bind it and how to read it back (None: as is)
         self.encoders: list[tuple[int, Encoder]] = []
+        self._encoder_of: dict[str, Encoder | None] = {}
         self.decoders: list[tuple[int, Encoder]] = []
         self.text_columns: list[int] = []  # columns whose bound value is text (for sizing)
         for i, name in enumerate(self.names):
             spec = self.specs[name]
             enc, dec = self._codec(spec)
+            self._encoder_of[name] = enc
             if enc is not None:
                 self.encoders.append((i, enc))
             if dec is not None:
@@ -131,6 +133,18 @@ class TablePlan:
         for i, enc in self.encoders:
             columns[i] = [None if v is None else enc(v) for v in columns[i]]
         return list(zip(*columns, strict=True))
+
+    def encode_row(self, row: Row) -> list[Any]:
+        """One row's bound values in column order: ``encode_rows`` without the transposing."""
+        try:
+            values = list(self._getter(row))
+        except KeyError:
+            values = [row.get(n) for n in self.names]
+        for i, enc in self.encoders:
+            v = values[i]
+            if v is not None:
+                values[i] = enc(v)
+        return values
 
     def decode_rows(self, records: Sequence[Sequence[Any]]) -> list[Row]:
         """Driver records (column order) back to rows keyed by logical names."""
@@ -237,7 +251,7 @@ class TablePlan:
     ) -> list[tuple[str, list[Any]]]:
         """Multi-row INSERTs for ``rows``, chunked under the engine's parameter/size limits."""
         if len(rows) == 1:  # Model.insert / entity.persist(): nothing to chunk
-            return [(self._insert_sql(1), list(self.encode_rows(rows)[0]))]
+            return [(self._insert_sql(1), self.encode_row(rows[0]))]
         return list(self.insert_chunks(rows, max_chars))
 
     def insert_chunks(
@@ -321,9 +335,10 @@ class TablePlan:
                 self.column(name)  # unknown names are refused before any SQL is built
             sets = ", ".join(f"{self.columns[n]} = {self.dialect.param}" for n in names)
             head = self._sql[key] = f"UPDATE {self.table} SET {sets}"
-        kinds = self.kinds
+        encoder_of = self._encoder_of  # the insert's encoders: values are validated alike
         values = [
-            None if (v := change[n]) is None else self.encode_value(v, kinds[n]) for n in names
+            v if (v := change[n]) is None or (enc := encoder_of[n]) is None else enc(v)
+            for n in names
         ]
         return head, values
 

@@ -184,6 +184,13 @@ class Adapter(ABC):
         """Map a driver exception to a ``DataSourceError`` subclass; override per driver."""
         return DataSourceError(self.name, f"{type(exc).__name__}: {exc}")
 
+    def translated(self, exc: BaseException) -> BaseException:
+        """``exc`` as it should leave the adapter: a driver error becomes ours
+        (``translate_error``); our errors, cancellation and exits stay as they are."""
+        if isinstance(exc, Exception) and not isinstance(exc, DiasporaError):
+            return self.translate_error(exc)
+        return exc
+
     def translate_errors(self) -> AbstractContextManager[None]:
         """The one boundary where driver exceptions become ours (original as ``__cause__``).
 
@@ -210,5 +217,5 @@ class _Translate(AbstractContextManager[None]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(exc, Exception) and not isinstance(exc, DiasporaError):
-            raise self._adapter.translate_error(exc) from exc
+        if exc is not None and (ours := self._adapter.translated(exc)) is not exc:
+            raise ours from exc

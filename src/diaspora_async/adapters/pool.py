@@ -280,19 +280,35 @@ class Pool(ABC, Generic[C]):
         self._borrowed.add(entry)
         return entry
 
-    async def _usable(self, entry: _Entry[C], deadline: float) -> bool:
-        """Check a connection taken from idle; if unfit, discard it and return False."""
+    def _fitness(self, entry: _Entry[C]) -> int:
+        """``_FIT``, ``_PING`` (idle long enough for a health check) or ``_UNFIT``."""
         opts, now = self.options, self._clock()
         try:
             alive = self._alive(entry.conn)
         except Exception:
             alive = False
         if not alive or (opts.recycle is not None and now - entry.created >= opts.recycle):
+            return _UNFIT
+        if opts.health_check_interval is None or now - entry.last_used < opts.health_check_interval:
+            return _FIT
+        return _PING
+
+    def _take_ready(self) -> _Entry[C] | None:
+        """The usual checkout, without an await: the newest idle connection if it is fit
+        as it is; otherwise None and ``_checkout`` decides (ping, discard, open, wait)."""
+        if self._closed or not self._idle or self._fitness(self._idle[-1]) != _FIT:
+            return None
+        return self._take_idle()
+
+    async def _usable(self, entry: _Entry[C], deadline: float) -> bool:
+        """Check a connection taken from idle; if unfit, discard it and return False."""
+        fitness = self._fitness(entry)
+        if fitness == _UNFIT:
             self._discard(entry)
             return False
-        if opts.health_check_interval is None or now - entry.last_used < opts.health_check_interval:
+        if fitness == _FIT:
             return True
-        limit = min(asyncio.get_running_loop().time() + opts.connect_timeout, deadline)
+        limit = min(asyncio.get_running_loop().time() + self.options.connect_timeout, deadline)
         try:
             async with asyncio.timeout_at(limit):
                 await self._ping(entry.conn)
@@ -343,11 +359,23 @@ class Pool(ABC, Generic[C]):
             self._borrowed.discard(entry)
             self._spawn_close(entry.conn)
             self._check_drained()
-        elif fut := self._next_waiter():
+        elif self._waiters and (fut := self._next_waiter()):
             fut.set_result(entry)  # stays borrowed: ownership moves to the waiter
         else:
             self._borrowed.discard(entry)
             self._idle.append(entry)
+
+    def _give_back(self, entry: _Entry[C], exc: BaseException | None) -> None:
+        """End a borrow: return the connection, or close it if ``exc`` (what the borrower's
+        block raised) may have left it in an unknown state (``_reusable_after``)."""
+        reuse = exc is None
+        if exc is not None:
+            with contextlib.suppress(Exception):  # a buggy override must not leak the slot
+                reuse = self._reusable_after(exc)
+        if reuse:
+            self._put_back(entry)
+        else:
+            self._discard(entry)
 
     def _discard(self, entry: _Entry[C]) -> None:
         """Close a connection in a bad or unknown state and free its slot."""
@@ -403,6 +431,9 @@ class Pool(ABC, Generic[C]):
         )
 
 
+_FIT, _PING, _UNFIT = 0, 1, 2
+
+
 def _expire(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError())
@@ -416,8 +447,9 @@ class _Lease(AbstractAsyncContextManager[C]):
         self._entry: _Entry[C] | None = None
 
     async def __aenter__(self) -> C:
-        self._entry = await self._pool._checkout()
-        return self._entry.conn
+        entry = self._pool._take_ready() or await self._pool._checkout()
+        self._entry = entry
+        return entry.conn
 
     async def __aexit__(
         self,
@@ -426,13 +458,5 @@ class _Lease(AbstractAsyncContextManager[C]):
         tb: TracebackType | None,
     ) -> None:
         entry, self._entry = self._entry, None
-        if entry is None:
-            return
-        reuse = exc is None
-        if exc is not None:
-            with contextlib.suppress(Exception):  # a buggy override must not leak the slot
-                reuse = self._pool._reusable_after(exc)
-        if reuse:
-            self._pool._put_back(entry)
-        else:
-            self._pool._discard(entry)
+        if entry is not None:
+            self._pool._give_back(entry, exc)

@@ -312,12 +312,16 @@ class ModelValidator:
         # Batches go through one call too: per-call overhead dominates small entities.
         self._many: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[td])  # type: ignore[valid-type]
         self._required = frozenset(n for n, s in fields.items() if s.required)
+        # The compiled pydantic-core validator itself: every persist calls it, and the
+        # TypeAdapter method around it only forwards default options.
+        self._validate_one: Callable[[Any], dict[str, Any]]
+        self._validate_one = self._adapter.validator.validate_python
 
     def validate(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Cast a whole entity's attributes; raise ``ValidationError`` listing every bad field."""
         missing = self._required - data.keys()
         try:
-            out = self._adapter.validate_python(data)
+            out = self._validate_one(data)
         except pydantic.ValidationError as exc:
             errors = [(_format_loc(e["loc"]), e["msg"]) for e in exc.errors()]
             errors += [(n, "Field required") for n in sorted(missing)]
@@ -350,7 +354,7 @@ class ModelValidator:
         if not isinstance(changes, Mapping):
             raise ValidationError(self.model, [("(changes)", "changes must be a dict")])
         try:
-            return self._adapter.validate_python(changes)
+            return self._validate_one(changes)
         except pydantic.ValidationError as exc:
             errors = [(_format_loc(e["loc"]), e["msg"]) for e in exc.errors()]
             raise ValidationError(self.model, errors) from None

@@ -70,6 +70,8 @@ class ModelMeta:
         self.source_names, self.remaps = self._parse_sources(sources)
         self._single = {s: [s] for s in self.source_names}
         self._hooks: dict[str, tuple[Hook, ...]] = {}
+        #: Whether any lifecycle hook is registered (write paths skip event work when not).
+        self.has_hooks = False
         self.default_sort = parse_sort(None, fields)
         self.copy = compile_copier(fields)
         # Compiled once for spawn and row decoding: a template with the static defaults in
@@ -120,11 +122,7 @@ class ModelMeta:
         if not callable(hook):
             raise ConfigError(f"{self.name}: hook for {name!r} is not callable")
         self._hooks[name] = (*self._hooks.get(name, ()), hook)
-
-    @property
-    def has_hooks(self) -> bool:
-        """Whether any lifecycle hook is registered (skips event work when not)."""
-        return bool(self._hooks)
+        self.has_hooks = True
 
     # -- sources -----------------------------------------------------------------------
     def sources_for(self, source: Any) -> list[str]:
@@ -159,6 +157,15 @@ class ModelMeta:
         return CollectionSchema(
             self.name, self.collection, self.fields, self.remaps.get(source, {})
         )
+
+    def ready_target(self, source: str) -> tuple[Adapter, CollectionSchema] | None:
+        """``target`` without an await when the schema is already ensured (the usual
+        case); None otherwise, and ``await target(source)`` does the rest."""
+        ds = self.registry._sources.get(source)
+        if ds is None:
+            return None
+        schema = ds._schemas.get(self.name)
+        return None if schema is None else (ds.adapter, schema)
 
     async def target(self, source: str) -> tuple[Adapter, CollectionSchema]:
         """The adapter and schema for ``source``, ensuring the schema on first use."""

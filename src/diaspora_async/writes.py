@@ -22,6 +22,7 @@ from .events import run_hooks
 from .fanout import ALL, check_policy, fan_out
 
 if TYPE_CHECKING:
+    from .adapters.base import Adapter, CollectionSchema
     from .entities import Entity
     from .fields import FieldSpec
     from .models import ModelMeta
@@ -168,15 +169,15 @@ async def _hooks(meta: ModelMeta, name: str, entities: Sequence[Entity], source:
             await run_hooks(hooks, e, source)
 
 
-async def persist(
+def persist(
     meta: ModelMeta,
     entities: Sequence[Entity],
     sources: list[str],
     skip_events: bool,
     on_error: str | None,
     validated: bool = False,
-) -> None:
-    """Insert or update ``entities`` in every source concurrently.
+) -> Awaitable[object]:
+    """Insert or update ``entities`` in every source concurrently (await the result).
 
     ``validated``: the caller already validated every entity (then only hooks, which
     may change attributes, cause another validation).
@@ -184,21 +185,41 @@ async def persist(
     policy = check_policy(on_error or meta.on_error)
     if len(sources) == 1:
         # One source: its error is raised as is, so there is nothing to compensate or
-        # queue and none of the fan-out machinery is needed.
-        await _persist_in(meta, entities, sources[0], skip_events, validated)
-        return
+        # queue and none of the fan-out machinery is needed; the caller awaits its part
+        # directly (no coroutine of this function's own on the single-entity hot path).
+        return _persist_in(meta, entities, sources[0], skip_events, validated)
+    return _persist_all(meta, entities, sources, skip_events, policy, validated)
+
+
+async def _persist_all(
+    meta: ModelMeta,
+    entities: Sequence[Entity],
+    sources: list[str],
+    skip_events: bool,
+    policy: str,
+    validated: bool,
+) -> None:
     undo: dict[str, Undo] = {}
 
     async def part(source: str) -> None:
-        undo[source] = await _persist_in(meta, entities, source, skip_events, validated)
+        done = await _persist_in(meta, entities, source, skip_events, validated)
+        undo[source] = lambda: _revert(*done)
 
     await _run(meta, "persist", sources, part, policy, undo, entities)
 
 
+# What one source's part of ``persist`` wrote, enough to undo it (``compensate``): the
+# adapter, the schema, the source, the entities created and updated there, and the
+# snapshots the updates replaced. A plain tuple: built on every persist, used rarely.
+_Written = tuple[
+    "Adapter", "CollectionSchema", str, list["Entity"], list["Entity"], dict[str, dict[str, Any]]
+]
+
+
 async def _persist_in(
     meta: ModelMeta, entities: Sequence[Entity], source: str, skip_events: bool, validated: bool
-) -> Undo:
-    """One source's part of ``persist``; returns how to undo it (for ``compensate``)."""
+) -> _Written:
+    """One source's part of ``persist``."""
     events = not skip_events and meta.has_hooks
     if events:
         await _hooks(meta, "before_persist", entities, source)
@@ -214,28 +235,14 @@ async def _persist_in(
     if events:
         await _hooks(meta, "before_persist_create", creates, source)
         await _hooks(meta, "before_persist_update", updates, source)
-    adapter, schema = await meta.target(source)
+    adapter, schema = meta.ready_target(source) or await meta.target(source)
     # Everything below up to the first await sees one consistent set of attributes.
-    copy_attrs = meta.copy
-    with building(len(entities)):
-        # A created row is a copy of the attributes plus its id; once the insert is
-        # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
-        rows = []
-        for e in creates:
-            state = e.__dict__
-            row = copy_attrs(state["_attrs"])
-            row["id"] = state["_id"]
-            rows.append(row)
-        changes: list[tuple[str, dict[str, Any]]] = []
-        before: dict[str, dict[str, Any]] = {}
-        snaps: dict[str, dict[str, Any]] = {}
-        for e in updates:
-            diff = e.diff(source)
-            if diff:
-                changes.append((e.id, diff))
-                before[e.id] = e._confirmed[source]
-            snaps[e.id] = copy_attrs(e._attrs)
-        begin(entities, source)
+    if len(entities) < _GC_PAUSE_MIN:  # no context manager on the single-entity path
+        rows, changes, before, snaps = _prepare(meta, creates, updates, source)
+    else:
+        with _GCPause():
+            rows, changes, before, snaps = _prepare(meta, creates, updates, source)
+    begin(entities, source)
     try:
         if rows:
             await adapter.insert(schema, rows)
@@ -248,7 +255,7 @@ async def _persist_in(
                 await _forget_missing(meta, adapter, schema, source, updates)
             for e in updates:
                 if source in e._confirmed:
-                    confirm(e, source, snaps[e.id])
+                    confirm(e, source, snaps[e._id])
             if matched != len(changes):
                 raise EntityStateError(
                     f"{len(changes) - matched} {meta.name} entities no longer exist in "
@@ -258,23 +265,65 @@ async def _persist_in(
             e.__dict__["_last_source"] = source
     finally:
         end(entities, source)
-
-    async def revert() -> None:
-        if creates:
-            await adapter.delete(schema, [e.id for e in creates])
-            for e in creates:
-                e._confirmed.pop(source, None)
-        if before:
-            await adapter.update(schema, [(i, before[i]) for i, _ in changes])
-            for e in updates:
-                if e.id in before:
-                    e._confirmed[source] = before[e.id]
-
     if events:
         await _hooks(meta, "after_persist_create", creates, source)
         await _hooks(meta, "after_persist_update", updates, source)
         await _hooks(meta, "after_persist", entities, source)
-    return revert
+    return adapter, schema, source, creates, updates, before
+
+
+def _prepare(
+    meta: ModelMeta, creates: list[Entity], updates: list[Entity], source: str
+) -> tuple[
+    list[dict[str, Any]],
+    list[tuple[str, dict[str, Any]]],
+    dict[str, dict[str, Any]],
+    dict[str, dict[str, Any]],
+]:
+    """The rows to insert, the changes to send, the snapshots they replace and the new
+    snapshots of the updates; synchronous, so it sees one consistent set of attributes."""
+    copy_attrs = meta.copy
+    # A created row is a copy of the attributes plus its id; once the insert is
+    # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
+    rows = []
+    for e in creates:
+        state = e.__dict__
+        row = copy_attrs(state["_attrs"])
+        row["id"] = state["_id"]
+        rows.append(row)
+    changes: list[tuple[str, dict[str, Any]]] = []
+    before: dict[str, dict[str, Any]] = {}
+    snaps: dict[str, dict[str, Any]] = {}
+    for e in updates:
+        state = e.__dict__
+        entity_id = state["_id"]
+        diff = e.diff(source)
+        if diff:
+            changes.append((entity_id, diff))
+            before[entity_id] = state["_confirmed"][source]
+        snaps[entity_id] = copy_attrs(state["_attrs"])
+    return rows, changes, before, snaps
+
+
+async def _revert(
+    adapter: Adapter,
+    schema: CollectionSchema,
+    source: str,
+    creates: list[Entity],
+    updates: list[Entity],
+    before: dict[str, dict[str, Any]],
+) -> None:
+    """Undo one source's part of ``persist`` (see ``_Written``): delete what it created,
+    restore what it updated (the ``compensate`` policy)."""
+    if creates:
+        await adapter.delete(schema, [e.id for e in creates])
+        for e in creates:
+            e._confirmed.pop(source, None)
+    if before:
+        await adapter.update(schema, list(before.items()))
+        for e in updates:
+            if e.id in before:
+                e._confirmed[source] = before[e.id]
 
 
 async def _forget_missing(

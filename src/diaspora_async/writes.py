@@ -212,7 +212,12 @@ async def _persist_all(
 # adapter, the schema, the source, the entities created and updated there, and the
 # snapshots the updates replaced. A plain tuple: built on every persist, used rarely.
 _Written = tuple[
-    "Adapter", "CollectionSchema", str, list["Entity"], list["Entity"], dict[str, dict[str, Any]]
+    "Adapter",
+    "CollectionSchema",
+    str,
+    list["Entity"],
+    list["Entity"],
+    list[tuple[str, dict[str, Any]]],
 ]
 
 
@@ -249,20 +254,21 @@ async def _persist_in(
             for e, row in zip(creates, rows, strict=True):
                 del row["id"]
                 confirm(e, source, row)
-        if changes:
-            matched = await adapter.update(schema, changes)
-            if matched != len(changes):
-                await _forget_missing(meta, adapter, schema, source, updates)
-            for e in updates:
-                if source in e._confirmed:
-                    confirm(e, source, snaps[e._id])
-            if matched != len(changes):
-                raise EntityStateError(
-                    f"{len(changes) - matched} {meta.name} entities no longer exist in "
-                    f"{source!r}; persist them again to re-create them"
-                )
-        for e in updates:
-            e.__dict__["_last_source"] = source
+        matched = await adapter.update(schema, changes) if changes else 0
+        lost = len(changes) - matched
+        if lost:
+            await _forget_missing(meta, adapter, schema, source, updates)
+        for e, snap in zip(updates, snaps, strict=True):
+            state = e.__dict__
+            confirmed = state["_confirmed"]
+            if snap is not None and source in confirmed:
+                confirmed[source] = snap
+            state["_last_source"] = source
+        if lost:
+            raise EntityStateError(
+                f"{lost} {meta.name} entities no longer exist in {source!r}; persist them "
+                "again to re-create them"
+            )
     finally:
         end(entities, source)
     if events:
@@ -277,11 +283,12 @@ def _prepare(
 ) -> tuple[
     list[dict[str, Any]],
     list[tuple[str, dict[str, Any]]],
-    dict[str, dict[str, Any]],
-    dict[str, dict[str, Any]],
+    list[tuple[str, dict[str, Any]]],
+    list[dict[str, Any] | None],
 ]:
-    """The rows to insert, the changes to send, the snapshots they replace and the new
-    snapshots of the updates; synchronous, so it sees one consistent set of attributes."""
+    """What to send and what it confirms: the rows to insert; the changes to send; for
+    those, the snapshots they replace (to undo them); per update, its new snapshot (None
+    if unchanged). Synchronous, so it sees one consistent set of attributes."""
     copy_attrs = meta.copy
     # A created row is a copy of the attributes plus its id; once the insert is
     # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
@@ -292,16 +299,18 @@ def _prepare(
         row["id"] = state["_id"]
         rows.append(row)
     changes: list[tuple[str, dict[str, Any]]] = []
-    before: dict[str, dict[str, Any]] = {}
-    snaps: dict[str, dict[str, Any]] = {}
+    before: list[tuple[str, dict[str, Any]]] = []
+    snaps: list[dict[str, Any] | None] = []
     for e in updates:
-        state = e.__dict__
-        entity_id = state["_id"]
         diff = e.diff(source)
         if diff:
+            state = e.__dict__
+            entity_id = state["_id"]
             changes.append((entity_id, diff))
-            before[entity_id] = state["_confirmed"][source]
-        snaps[entity_id] = copy_attrs(state["_attrs"])
+            before.append((entity_id, state["_confirmed"][source]))
+            snaps.append(copy_attrs(state["_attrs"]))
+        else:
+            snaps.append(None)
     return rows, changes, before, snaps
 
 
@@ -311,7 +320,7 @@ async def _revert(
     source: str,
     creates: list[Entity],
     updates: list[Entity],
-    before: dict[str, dict[str, Any]],
+    before: list[tuple[str, dict[str, Any]]],
 ) -> None:
     """Undo one source's part of ``persist`` (see ``_Written``): delete what it created,
     restore what it updated (the ``compensate`` policy)."""
@@ -320,10 +329,11 @@ async def _revert(
         for e in creates:
             e._confirmed.pop(source, None)
     if before:
-        await adapter.update(schema, list(before.items()))
+        await adapter.update(schema, before)
+        previous = dict(before)
         for e in updates:
-            if e.id in before:
-                e._confirmed[source] = before[e.id]
+            if e.id in previous:
+                e._confirmed[source] = previous[e.id]
 
 
 async def _forget_missing(

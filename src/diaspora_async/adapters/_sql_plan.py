@@ -309,7 +309,8 @@ class TablePlan:
         if len(changes) == 1:  # entity.persist(): one row, nothing to group
             entity_id, change = changes[0]
             head, values = self._set(change)
-            return [(self.by_ids(head, 1), [*values, entity_id])]
+            values.append(entity_id)
+            return [(self.by_ids(head, 1), values)]
         groups: dict[int, tuple[Row, list[str]]] = {}
         for entity_id, change in changes:
             group = groups.get(id(change))

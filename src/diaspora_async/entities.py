@@ -51,9 +51,12 @@ class Entity:
     _syncing: Mapping[str, int] = MappingProxyType({})
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name[:1] != "_" and name not in type(self).__meta__.fields:
+        if name in type(self).__meta__.fields:
+            self._attrs[name] = value  # what the field's descriptor does, one call sooner
+        elif name[:1] == "_":
+            object.__setattr__(self, name, value)
+        else:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-        object.__setattr__(self, name, value)
 
     # -- identity and attributes -------------------------------------------------------
     @property

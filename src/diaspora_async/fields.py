@@ -319,14 +319,14 @@ class ModelValidator:
 
     def validate(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Cast a whole entity's attributes; raise ``ValidationError`` listing every bad field."""
-        missing = self._required - data.keys()
         try:
             out = self._validate_one(data)
         except pydantic.ValidationError as exc:
             errors = [(_format_loc(e["loc"]), e["msg"]) for e in exc.errors()]
-            errors += [(n, "Field required") for n in sorted(missing)]
+            errors += [(n, "Field required") for n in sorted(self._required - data.keys())]
             raise ValidationError(self.model, errors) from None
-        if missing:
+        # Valid, so its keys are fields: only one lacking some field can lack a required one.
+        if len(out) < len(self.fields) and (missing := self._required - out.keys()):
             raise ValidationError(self.model, [(n, "Field required") for n in sorted(missing)])
         return out
 

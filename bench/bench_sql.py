@@ -294,9 +294,10 @@ def _placement() -> tuple[set[int] | None, set[int] | None]:
     result: two identical raw aiosqlite connections, alternated, measured 50 and 80 µs
     per insert on this 2-vCPU VM, in either order. Fixed placement (the loop on one CPU,
     all worker threads on another, as on a multi-core server) makes both sides alike.
+    ``DIASPORA_BENCH_PIN=0`` leaves placement to the scheduler (watch the A/A line).
     """
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(cpus) < 2:
+    if len(cpus) < 2 or os.environ.get("DIASPORA_BENCH_PIN") == "0":  # 0: see the lottery
         return None, None
     return {cpus[0]}, {cpus[1]}
 

@@ -71,6 +71,55 @@ async def test_cancelled_batch_leaves_memory_database_consistent() -> None:
         assert await model.find("after") is not None
 
 
+async def test_connection_closed_under_the_pool_is_replaced(tmp_path: Path) -> None:
+    config = {"path": str(tmp_path / "t.db"), "max_size": 1}
+    async with cases.registry("sqlite", config) as (orm, model):
+        await model.insert({"id": "a", "n": 1})
+        source = orm.data_sources["main"]
+        before = source.stats()
+        # Close the idle connection behind the pool's back (as a crashed thread would).
+        conn = source.adapter._pool._idle[-1].conn
+        await conn.close()
+        found = await model.find("a")  # checkout notices, discards it, opens another
+        assert found is not None and found.n == 1
+        after = source.stats()
+        assert after["discarded"] == before["discarded"] + 1
+        assert after["opened"] == before["opened"] + 1
+        assert after["size"] == 1 and after["in_use"] == 0
+
+
+async def test_connection_dying_undetected_fails_once_then_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = {"path": str(tmp_path / "t.db"), "max_size": 1}
+    async with cases.registry("sqlite", config) as (orm, model):
+        await model.insert({"id": "a", "n": 1})
+        source = orm.data_sources["main"]
+        pool = source.adapter._pool
+        monkeypatch.setattr(type(pool), "_alive", lambda self, conn: True)  # checkout misses it
+        await pool._idle[-1].conn.close()
+        with pytest.raises(da.errors.ConnectionLost) as caught:
+            await model.find("a")
+        assert caught.value.source == "main"
+        assert source.stats()["discarded"] == 1  # not put back for the next caller
+        found = await model.find("a")
+        assert found is not None and found.n == 1
+
+
+async def test_driver_errors_are_ours_and_keep_the_connection(tmp_path: Path) -> None:
+    async with cases.registry("sqlite", {"path": str(tmp_path / "t.db")}) as (orm, model):
+        await model.insert({"id": "a", "n": 1})
+        source = orm.data_sources["main"]
+        with pytest.raises(da.errors.IntegrityError) as caught:
+            await model.insert({"id": "a", "n": 2})
+        assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
+        assert caught.value.source == "main"
+        # The engine answered: the connection is in a known state and goes back to idle.
+        stats = source.stats()
+        assert stats["discarded"] == 0 and stats["in_use"] == 0 and stats["idle"] >= 1
+        assert (await model.find("a")).n == 1
+
+
 async def test_file_storage_is_typed_and_readable(tmp_path: Path) -> None:
     path = tmp_path / "typed.db"
     async with cases.registry("sqlite", {"path": str(path)}) as (_, model):

@@ -94,11 +94,17 @@ def _script_job(db: sqlite3.Connection, statements: list[str]) -> None:
         db.execute(sql)
 
 
+def _is_open(conn: aiosqlite.Connection) -> bool:
+    # aiosqlite's own test before it queues anything (its worker thread runs, and the
+    # sqlite3 connection is there).
+    return bool(conn._running) and conn._connection is not None
+
+
 def _submit(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
     """Queue ``fn(db, *args)`` on the connection's worker thread; the future gets its
     outcome. This is aiosqlite's ``Connection._execute`` without its coroutine (every
     operation passes here; aiosqlite is pinned to the minor version this matches)."""
-    if not conn._running or conn._connection is None:
+    if not _is_open(conn):
         raise ValueError("Connection closed")  # what aiosqlite raises: ConnectionLost for us
     future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
     conn._tx.put_nowait((future, partial(fn, conn._conn, *args)))
@@ -132,6 +138,11 @@ class _SQLitePool(Pool[aiosqlite.Connection]):
 
     async def _ping(self, conn: aiosqlite.Connection) -> None:
         await conn.execute("SELECT 1")
+
+    def _alive(self, conn: aiosqlite.Connection) -> bool:
+        # A connection closed under the pool (its thread stopped) is replaced at checkout,
+        # so the operation that finds it still succeeds.
+        return _is_open(conn)
 
     def _reusable_after(self, exc: BaseException) -> bool:
         # Jobs run whole on the worker thread (a cancelled await does not stop them and a

@@ -141,8 +141,9 @@ class _SQLitePool(Pool[aiosqlite.Connection]):
 
     def _alive(self, conn: aiosqlite.Connection) -> bool:
         # A connection closed under the pool (its thread stopped) is replaced at checkout,
-        # so the operation that finds it still succeeds.
-        return _is_open(conn)
+        # so the operation that finds it still succeeds. (``_is_open``, inlined: this runs
+        # at every checkout.)
+        return bool(conn._running) and conn._connection is not None
 
     def _reusable_after(self, exc: BaseException) -> bool:
         # Jobs run whole on the worker thread (a cancelled await does not stop them and a

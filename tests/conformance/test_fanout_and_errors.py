@@ -64,6 +64,23 @@ async def test_compensate_undoes_what_succeeded(db: DB) -> None:
     assert await db.Article.find(a.id, source="main") is None
 
 
+async def test_compensate_restores_what_an_update_replaced(db: DB) -> None:
+    a = await db.Article.insert({"title": "old", "views": 1}, source=da.ALL)
+    other = await db.Article.find(a.id, source="aux")
+    assert other is not None
+    await other.destroy("aux")  # behind a's back: its update in aux will match nothing
+    a.title, a.views = "new", 2
+    with pytest.raises(da.FanOutError) as info:
+        await a.persist(da.ALL, on_error="compensate")
+    assert info.value.succeeded == ["main"] and info.value.compensated == ["main"]
+    assert isinstance(info.value.failed["aux"], da.errors.EntityStateError)
+    stored = await db.Article.find(a.id, source="main")
+    assert stored is not None and (stored.title, stored.views) == ("old", 1)
+    # The entity knows main holds the old values again: its change is pending there.
+    assert a.state_in("main") is S.DIRTY and a.diff("main") == {"title": "new", "views": 2}
+    assert a.state_in("aux") is S.ORPHAN
+
+
 async def test_reads_fall_back_along_the_chain(db: DB) -> None:
     only_main = await db.Article.insert({"title": "main only"})
     in_aux = await db.Article.insert({"title": "aux copy"}, source="aux")

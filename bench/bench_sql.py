@@ -3,7 +3,9 @@
 MySQL/MariaDB (``DIASPORA_TEST_MYSQL_URL``): ours on a pool of 10 vs raw aiomysql's own
 pool of 10, same connection settings, same tables (declared by two identical models) and
 the same SQL text. SQLite: ours (default pool of 2) vs raw aiosqlite (its one connection
-and worker thread, with the same PRAGMAs: WAL, synchronous=NORMAL), on a temp file.
+and worker thread, with the same PRAGMAs: WAL, synchronous=NORMAL), on a temp file, the
+event loop on one CPU and every worker thread on another (see ``_placement``), with an
+A/A line (raw against raw on a second connection) checking that the setup is fair.
 Operations: insert one (``Model.insert``), bulk insert of 10k (``insert_many`` vs one
 ``executemany``), get by id (``Model.find(id)``), a filtered 100-row query
 (``find_many(..., limit=100)``), update by id (``entity.persist()`` after a change) and 200

@@ -261,9 +261,10 @@ async def _persist_in(
         for e, snap in zip(updates, snaps, strict=True):
             state = e.__dict__
             confirmed = state["_confirmed"]
-            if snap is not None and source in confirmed:
-                confirmed[source] = snap
-            state["_last_source"] = source
+            if source in confirmed:  # not one the source turned out to have lost
+                if snap is not None:
+                    confirmed[source] = snap
+                state["_last_source"] = source
         if lost:
             raise EntityStateError(
                 f"{lost} {meta.name} entities no longer exist in {source!r}; persist them "

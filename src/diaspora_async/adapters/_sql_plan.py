@@ -92,6 +92,7 @@ class TablePlan:
         # itemgetter of one name returns the value itself, not a 1-tuple
         self._getter = getter if len(self.names) > 1 else lambda row: (getter(row),)
         self._sql: dict[Any, str] = {}
+        self._update_one: dict[tuple[str, ...], str] = {}  # field names -> single-row UPDATE
 
     # -- codecs ------------------------------------------------------------------------
     def _codec(self, spec: FieldSpec) -> tuple[Encoder | None, Encoder | None]:
@@ -308,9 +309,13 @@ class TablePlan:
         """
         if len(changes) == 1:  # entity.persist(): one row, nothing to group
             entity_id, change = changes[0]
-            head, values = self._set(change)
+            names = tuple(change)
+            sql = self._update_one.get(names)  # the whole statement, cached by field names
+            if sql is None:
+                sql = self._update_one[names] = self.by_ids(self._set_head(names), 1)
+            values = self._set_values(change, names)
             values.append(entity_id)
-            return [(self.by_ids(head, 1), values)]
+            return [(sql, values)]
         groups: dict[int, tuple[Row, list[str]]] = {}
         for entity_id, change in changes:
             group = groups.get(id(change))
@@ -329,6 +334,9 @@ class TablePlan:
     def _set(self, change: Row) -> tuple[str, list[Any]]:
         """``UPDATE t SET a = ?, b = ?`` for the changed fields (cached), and the values."""
         names = tuple(change)
+        return self._set_head(names), self._set_values(change, names)
+
+    def _set_head(self, names: tuple[str, ...]) -> str:
         key = ("update", names)
         head = self._sql.get(key)
         if head is None:
@@ -336,12 +344,14 @@ class TablePlan:
                 self.column(name)  # unknown names are refused before any SQL is built
             sets = ", ".join(f"{self.columns[n]} = {self.dialect.param}" for n in names)
             head = self._sql[key] = f"UPDATE {self.table} SET {sets}"
+        return head
+
+    def _set_values(self, change: Row, names: tuple[str, ...]) -> list[Any]:
         encoder_of = self._encoder_of  # the insert's encoders: values are validated alike
-        values = [
+        return [
             v if (v := change[n]) is None or (enc := encoder_of[n]) is None else enc(v)
             for n in names
         ]
-        return head, values
 
     def delete(self, ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
         """DELETEs by id (chunked)."""

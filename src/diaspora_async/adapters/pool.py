@@ -17,6 +17,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
@@ -29,6 +30,7 @@ from .pool_options import PoolOptions
 __all__ = ["Pool", "PoolOptions"]
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 @dataclass(eq=False, slots=True)
@@ -149,6 +151,30 @@ class Pool(ABC, Generic[C]):
             ConnectionLost: on entering, the pool is closed or opening a connection failed.
         """
         return _Lease(self)
+
+    async def run(
+        self,
+        call: Callable[..., Awaitable[T]],
+        *args: Any,
+        translate: Callable[[BaseException], BaseException] | None = None,
+    ) -> T:
+        """``async with acquire() as conn: return await call(conn, *args)``, for an
+        adapter's per-operation path: no lease object and no enter/exit coroutines.
+
+        ``translate`` turns what ``call`` raised into the adapter's error before the
+        pool judges reuse (``_reusable_after``); the original is its ``__cause__``.
+        """
+        entry = self._take_ready() or await self._checkout()
+        try:
+            result = await call(entry.conn, *args)
+        except BaseException as exc:
+            ours = exc if translate is None else translate(exc)
+            self._give_back(entry, ours)
+            if ours is exc:
+                raise
+            raise ours from exc
+        self._give_back(entry, None)
+        return result
 
     async def close(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - API
         """Stop lending, close idle connections, wait for borrowed ones; idempotent.

@@ -169,6 +169,9 @@ class ModelMeta:
 
     async def target(self, source: str) -> tuple[Adapter, CollectionSchema]:
         """The adapter and schema for ``source``, ensuring the schema on first use."""
+        ready = self.ready_target(source)
+        if ready is not None:
+            return ready
         ds = self.registry._sources.get(source)
         if ds is None:
             raise UnknownDataSource(

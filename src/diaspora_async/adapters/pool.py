@@ -4,6 +4,8 @@ It sits between an adapter and its driver: user code -> Model/Entity -> data sou
 adapter -> this pool -> driver (aiomysql, redis.asyncio, pymongo, httpx). An adapter
 subclasses ``Pool`` and supplies ``_open``/``_close`` (optionally ``_ping``/``_alive``);
 the pool owns sizing, FIFO waiting with a timeout, checkout health checks and shutdown.
+Adapters borrow with ``async with pool.acquire() as conn`` or, on a per-operation path,
+``await pool.run(call, *args, translate=...)`` (the same borrow without a lease object).
 Bookkeeping lives in synchronous methods and every await sits outside them, so a task
 cancelled at any await point leaves the counters right, and a connection in an unknown
 state (its block raised, its ping was cut short) is closed in the background, never reused.

@@ -21,7 +21,7 @@ from .fields import MISSING, FieldSpec, ModelValidator, build_field
 from .ids import new_id, new_ids
 from .query.ast import Equal, Node
 from .query.parse import parse_sort, parse_where
-from .writes import compile_copier
+from .rows import compile_copier
 
 if TYPE_CHECKING:
     from .entities import Entity

@@ -20,8 +20,8 @@ from .fanout import fan_out, first_of
 from .meta import ModelMeta, _Attr, own_fields
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
+from .rows import building
 from .sync import SyncReport, sync
-from .writes import building
 
 if TYPE_CHECKING:
     from .registry import Diaspora

@@ -10,80 +10,22 @@ the parts concurrently; the ``on_error`` policy decides what happens after a fai
 
 from __future__ import annotations
 
-import copy
-import gc
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import DataSourceError, EntityStateError, FanOutError
 from .events import run_hooks
 from .fanout import ALL, check_policy, fan_out
+from .rows import GC_PAUSE_MIN, GCPause, building
 
 if TYPE_CHECKING:
     from .adapters.base import Adapter, CollectionSchema
     from .entities import Entity
-    from .fields import FieldSpec
     from .models import ModelMeta
 
-__all__ = ["compile_copier", "destroy", "fetch", "persist", "validate_all", "copy_row"]
+__all__ = ["destroy", "fetch", "persist", "validate_all"]
 
 Undo = Callable[[], Awaitable[None]]
-
-
-def _copy(value: Any) -> Any:
-    # Attribute values are JSON-like after validation: a recursive copy of lists and
-    # dicts is all that is needed, and several times faster than copy.deepcopy.
-    if isinstance(value, list):
-        return [_copy(v) if isinstance(v, list | dict) else v for v in value]
-    if isinstance(value, dict):
-        return {k: _copy(v) if isinstance(v, list | dict) else v for k, v in value.items()}
-    return copy.deepcopy(value)  # anything else an ``any`` field may hold
-
-
-def copy_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """An independent copy of a row whose fields are not known in advance."""
-    return {k: v if isinstance(v, _IMMUTABLE) else _copy(v) for k, v in row.items()}
-
-
-_IMMUTABLE = (str, int, float, bool, type(None), datetime)
-
-
-_SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "datetime"})
-
-
-def compile_copier(
-    fields: Mapping[str, FieldSpec],
-) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """Build a model's attribute copier once: only its list/dict/any fields need copying.
-
-    Lists of scalars are copied with ``list.copy`` (C speed); nested values recursively.
-    """
-    flat = tuple(n for n, f in fields.items() if f.kind == "list" and f.item_kind in _SCALAR_KINDS)
-    deep = tuple(
-        n
-        for n, f in fields.items()
-        if f.kind in ("dict", "any") or (f.kind == "list" and f.item_kind not in _SCALAR_KINDS)
-    )
-    if not flat and not deep:
-        return dict
-
-    def copy_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(attrs)
-        for name in flat:
-            value = out.get(name)
-            if type(value) is list:
-                out[name] = value.copy()
-            elif value is not None and not isinstance(value, _IMMUTABLE):
-                out[name] = _copy(value)
-        for name in deep:
-            value = out.get(name)
-            if value is not None and not isinstance(value, _IMMUTABLE):
-                out[name] = _copy(value)
-        return out
-
-    return copy_attrs
 
 
 # -- per-source entity state, batched: one call per batch, the loop inside ---------------
@@ -114,37 +56,6 @@ def confirm(e: Entity, source: str, written: dict[str, Any]) -> None:
     state = e.__dict__
     state["_confirmed"][source] = written
     state["_last_source"] = source
-
-
-_GC_PAUSE_MIN = 256
-
-
-class _GCPause:
-    __slots__ = ("paused",)
-
-    def __enter__(self) -> None:
-        self.paused = gc.isenabled()
-        if self.paused:
-            gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.paused:
-            gc.enable()
-
-
-_NO_PAUSE = nullcontext()
-
-
-def building(count: int) -> AbstractContextManager[None]:
-    """Pause the cyclic garbage collector while a batch of ``count`` entities is built.
-
-    Building thousands of entities allocates tens of thousands of containers, all of them
-    reachable, so every collection the allocations trigger scans them for nothing; on
-    bulk paths that was a third of the time. The pause covers synchronous code only (no
-    await inside, so no other task runs meanwhile) and restores the collector's state.
-    Small batches get a shared no-op context: single-entity calls pay nothing.
-    """
-    return _GCPause() if count >= _GC_PAUSE_MIN else _NO_PAUSE
 
 
 def validate_all(meta: ModelMeta, entities: Sequence[Entity]) -> None:
@@ -242,10 +153,10 @@ async def _persist_in(
         await _hooks(meta, "before_persist_update", updates, source)
     adapter, schema = meta.ready_target(source) or await meta.target(source)
     # Everything below up to the first await sees one consistent set of attributes.
-    if len(entities) < _GC_PAUSE_MIN:  # no context manager on the single-entity path
+    if len(entities) < GC_PAUSE_MIN:  # no context manager on the single-entity path
         rows, changes, before, snaps = _prepare(meta, creates, updates, source)
     else:
-        with _GCPause():
+        with GCPause():
             rows, changes, before, snaps = _prepare(meta, creates, updates, source)
     begin(entities, source)
     try:

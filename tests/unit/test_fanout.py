@@ -163,7 +163,7 @@ async def test_compensate_restores_deleted_rows() -> None:
 def test_gc_pause_is_local_and_restored() -> None:
     import gc
 
-    from diaspora_async.writes import building
+    from diaspora_async.rows import building
 
     assert gc.isenabled()
     with building(10):

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import QueryError
 from ..fields import FieldSpec, Kind
 from ..query.ast import Node, Query, SortKey
-from ..writes import building
+from ..rows import building
 from ._sql import JSON_KINDS, Dialect, compile_where, from_json, str_list_to_json, to_json
 from .base import CollectionSchema, Row
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from ..errors import IntegrityError
 from ..query.ast import Node, Query
 from ..query.match import compile_predicate, sort_rows
-from ..writes import copy_row
+from ..rows import copy_row
 from .base import Adapter, Capabilities, CollectionSchema, Row
 
 __all__ = ["MemoryAdapter"]

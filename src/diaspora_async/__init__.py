@@ -2,11 +2,16 @@
 
 Reading order, top to bottom::
 
-    user code -> registry.Diaspora (sources, models, connect)
-              -> models.Model / entities.Entity (declaration, state, class coroutines)
-              -> writes + fanout (each source's part, run concurrently)
+    user code -> registry.Diaspora (declares sources and models, connects them)
+              -> models.Model / entities.Entity (class and entity coroutines)
+              -> ops.* (persist, destroy, fetch, fan-out and policies, outbox, sync)
+              -> meta.ModelMeta (compiled per model) -> sources (DataSource, Catalog)
               -> adapters.* (one per store, on adapters.pool for network connections)
               -> the driver
+
+Every import points down that list; ``state`` (an entity's per-source state and its
+transitions), ``fields``, ``rows``, ``events``, ``query/``, ``ids`` and ``errors`` are the
+leaves everything above shares.
 
 ``query/`` parses the one query language into a canonical AST that every adapter
 compiles; ``fields`` turns declarations into one pydantic validator per model.
@@ -29,10 +34,10 @@ from .errors import (
     UnsupportedQuery,
     ValidationError,
 )
-from .fanout import ALL
 from .fields import field
 from .models import Model
-from .registry import DataSource, Diaspora
+from .registry import Diaspora
+from .sources import ALL, DataSource
 
 __version__ = "0.1.0"
 

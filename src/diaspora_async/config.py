@@ -23,12 +23,22 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from .errors import ConfigError, UnknownDataSource
 
-if TYPE_CHECKING:
-    from .registry import Diaspora
+
+class Registry(Protocol):
+    """What loading a configuration needs of a registry (``Diaspora`` is one)."""
+
+    def create_data_source(self, name: str, adapter: str, /, **config: Any) -> object:
+        """Declare a data source."""
+
+    def declare_model(self, name: str, description: Mapping[str, Any]) -> object:
+        """Declare a model from its dictionary description."""
+
+
+R = TypeVar("R", bound=Registry)
 
 __all__ = ["CLIENT_SOURCE", "load_config", "read_config"]
 
@@ -89,12 +99,12 @@ def _model_sources(name: str, desc: Mapping[str, Any]) -> list[str]:
 
 
 def load_config(
-    orm: Diaspora,
+    orm: R,
     config: Mapping[str, Any] | str | Path,
     *,
     role: str = "server",
     server_url: str | None = None,
-) -> Diaspora:
+) -> R:
     """Declare the configuration's data sources and models on ``orm``.
 
     Args:

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typing_extensions
 
 from .errors import ConfigError
 from .events import check_event
 from .fields import MISSING, field
-
-if TYPE_CHECKING:
-    from .models import Model
-    from .registry import Diaspora
+from .models import Model
 
 __all__ = ["declare_model"]
 
@@ -97,8 +94,9 @@ def _attribute(model: str, name: str, desc: Any) -> tuple[Any, Any]:
     return annotation, value
 
 
-def declare_model(orm: Diaspora, name: str, description: Mapping[str, Any]) -> type[Model]:
-    """Build and register a model class from its dictionary description.
+def declare_model(base: type[Model], name: str, description: Mapping[str, Any]) -> type[Model]:
+    """Build a model class deriving from ``base`` (a registry's ``orm.Model``, which
+    registers it) from its dictionary description.
 
     Keys: ``sources``, ``attributes`` (name -> type string or dict with ``type``,
     ``required``, ``default``, ``enum``, ``validate``, ``of``, ``attributes``, ``index``,
@@ -128,7 +126,7 @@ def declare_model(orm: Diaspora, name: str, description: Mapping[str, Any]) -> t
     for key in ("collection", "on_error"):
         if key in description:
             kwargs[key] = description[key]
-    cls: type[Model] = type(name, (orm.Model,), namespace, **kwargs)
+    cls: type[Model] = type(name, (base,), namespace, **kwargs)
     for event, hooks in dict(description.get("lifecycle_events", {})).items():
         check_event(event)
         for hook in hooks if isinstance(hooks, list | tuple) else [hooks]:

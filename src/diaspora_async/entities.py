@@ -3,52 +3,29 @@
 Every model class derives from ``Entity`` (through ``Model``), so an entity is an
 instance of its model. Per-source state and diffs derive from two things only: the
 current attributes and each source's confirmed snapshot. ``persist``/``fetch``/``destroy``
-run one sequence of lifecycle events per source and hand the writes to ``fanout``;
+run one sequence of lifecycle events per source and hand the writes to ``ops``;
 the snapshots are updated as each source answers, so states tell the truth after a
 partial failure.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
-from . import writes
-
-if TYPE_CHECKING:
-    from .models import ModelMeta
+from .meta import ModelMeta
+from .ops.destroy import destroy
+from .ops.fetch import fetch
+from .ops.persist import persist, validate_all
+from .state import EntityCore, EntityState, set_attrs
 
 __all__ = ["Entity", "EntitySet", "EntityState"]
 
 
-class EntityState(enum.Enum):
-    """Where an entity stands with respect to a source."""
-
-    ORPHAN = "orphan"
-    """Not stored in the source (or, overall, in any source)."""
-    SYNCING = "syncing"
-    """A write or read with the source is in progress."""
-    SYNC = "sync"
-    """The source holds exactly the current attributes."""
-    DIRTY = "dirty"
-    """The source holds the entity, but the current attributes differ."""
-
-
-class Entity:
+class Entity(EntityCore):
     """One record of a model. Create with ``Model.spawn(...)``, not the constructor."""
 
-    # No __slots__: model classes get an instance __dict__ anyway, and filling that dict
-    # in one assignment (ModelMeta.new) is the cheapest way to make an entity.
     __meta__: ClassVar[ModelMeta]
-
-    _attrs: dict[str, Any]
-    _confirmed: dict[str, dict[str, Any]]
-    _id: str
-    _last_source: str | None
-    # Shared and empty until a first write: most entities never need a dict of their own.
-    _syncing: Mapping[str, int] = MappingProxyType({})
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in type(self).__meta__.fields:
@@ -59,11 +36,6 @@ class Entity:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     # -- identity and attributes -------------------------------------------------------
-    @property
-    def id(self) -> str:
-        """The entity's id, the same in every source."""
-        return self._id
-
     @property
     def attributes(self) -> dict[str, Any]:
         """A copy of the current attributes (without ``id``)."""
@@ -86,54 +58,13 @@ class Entity:
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    # -- state -------------------------------------------------------------------------
-    @property
-    def last_data_source(self) -> str | None:
-        """The source this entity was last read from or written to."""
-        return self._last_source
-
-    def state_in(self, source: str) -> EntityState:
-        """This entity's state with respect to one source."""
-        if self._syncing.get(source):
-            return EntityState.SYNCING
-        confirmed = self._confirmed.get(source)
-        if confirmed is None:
-            return EntityState.ORPHAN
-        return EntityState.SYNC if confirmed == self._attrs else EntityState.DIRTY
-
-    @property
-    def state(self) -> EntityState:
-        """Overall: SYNCING if any source is busy, ORPHAN if stored nowhere, SYNC if every
-        source that stores it holds the current attributes, DIRTY otherwise."""
-        if any(self._syncing.values()):
-            return EntityState.SYNCING
-        if not self._confirmed:
-            return EntityState.ORPHAN
-        clean = all(c == self._attrs for c in self._confirmed.values())
-        return EntityState.SYNC if clean else EntityState.DIRTY
-
-    @property
-    def stored_in(self) -> list[str]:
-        """Names of the sources known to store this entity."""
-        return list(self._confirmed)
-
-    def diff(self, source: str) -> dict[str, Any]:
-        """Fields whose current value differs from what ``source`` confirmed.
-
-        For a source that does not store the entity, every attribute.
-        """
-        confirmed = self._confirmed.get(source)
-        if confirmed is None:
-            return dict(self._attrs)
-        return {k: v for k, v in self._attrs.items() if k not in confirmed or confirmed[k] != v}
-
     def validate(self) -> None:
         """Cast the attributes through the model's validator, in place.
 
         Raises:
             ValidationError: listing every bad field; the attributes are left unchanged.
         """
-        self.__dict__["_attrs"] = type(self).__meta__.validator.validate(self._attrs)
+        set_attrs(self, type(self).__meta__.validator.validate(self._attrs))
 
     # -- coroutines --------------------------------------------------------------------
     async def persist(
@@ -159,7 +90,7 @@ class Entity:
         validated = len(sources) > 1
         if validated:
             self.validate()  # bad data fails here, before any source is touched
-        await writes.persist(meta, [self], sources, skip_events, on_error, validated)
+        await persist(meta, [self], sources, skip_events, on_error, validated)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
@@ -169,7 +100,7 @@ class Entity:
             EntityStateError: the entity is stored in none of the sources asked
                 (fetch of an orphan), or none of them has it any more.
         """
-        await writes.fetch(type(self).__meta__, [self], source, skip_events)
+        await fetch(type(self).__meta__, [self], source, skip_events)
         return self
 
     async def destroy(
@@ -182,7 +113,7 @@ class Entity:
             FanOutError: with several sources, if any failed.
         """
         meta = type(self).__meta__
-        await writes.destroy(meta, [self], source, skip_events, on_error)
+        await destroy(meta, [self], source, skip_events, on_error)
         return self
 
 
@@ -241,20 +172,20 @@ class EntitySet(Sequence[E], Generic[E]):
         """Persist every entity: per source, one batched insert and one batched update."""
         meta = self._model.__meta__
         sources = meta.sources_for(source)
-        writes.validate_all(meta, self._items)  # nothing is written if any is invalid
-        await writes.persist(meta, self._items, sources, skip_events, on_error, validated=True)
+        validate_all(meta, self._items)  # nothing is written if any is invalid
+        await persist(meta, self._items, sources, skip_events, on_error, validated=True)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
         """Reload every entity from ``source`` (one batched read per source)."""
-        await writes.fetch(self._model.__meta__, self._items, source, skip_events)
+        await fetch(self._model.__meta__, self._items, source, skip_events)
         return self
 
     async def destroy(
         self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
     ) -> Self:
         """Delete every entity from ``source`` (one batched delete per source)."""
-        await writes.destroy(self._model.__meta__, self._items, source, skip_events, on_error)
+        await destroy(self._model.__meta__, self._items, source, skip_events, on_error)
         return self
 
     async def update(

@@ -11,22 +11,18 @@ from __future__ import annotations
 import sys
 import typing
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from .adapters.base import Adapter, CollectionSchema, Row
 from .errors import ConfigError, QueryError, UnknownDataSource, ValidationError
-from .events import Hook, check_event
-from .fanout import ALL, check_policy
+from .events import Hook, check_event, run_hooks
 from .fields import MISSING, FieldSpec, ModelValidator, build_field
 from .ids import new_id, new_ids
 from .query.ast import Equal, Node
 from .query.parse import parse_sort, parse_where
 from .rows import compile_copier
-
-if TYPE_CHECKING:
-    from .entities import Entity
-    from .models import Model
-    from .registry import Diaspora
+from .sources import ALL, Catalog, HasCatalog, check_policy
+from .state import EntityCore, adopt_rows, make
 
 __all__ = ["ModelMeta", "own_fields"]
 
@@ -39,12 +35,12 @@ class _Attr:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __get__(self, obj: Entity | None, owner: type) -> Any:
+    def __get__(self, obj: EntityCore | None, owner: type) -> Any:
         if obj is None:
             return self
         return obj._attrs.get(self.name)
 
-    def __set__(self, obj: Entity, value: Any) -> None:
+    def __set__(self, obj: EntityCore, value: Any) -> None:
         obj._attrs[self.name] = value
 
 
@@ -53,8 +49,8 @@ class ModelMeta:
 
     def __init__(
         self,
-        cls: type[Model],
-        registry: Diaspora,
+        cls: type[EntityCore],
+        registry: HasCatalog,
         fields: dict[str, FieldSpec],
         sources: Any,
         collection: str | None,
@@ -62,7 +58,9 @@ class ModelMeta:
     ) -> None:
         self.cls = cls
         self.name = cls.__name__
+        #: The registry that declared the model (models reach sources through ``catalog``).
         self.registry = registry
+        self.catalog: Catalog = registry.catalog
         self.fields = fields
         self.validator = ModelValidator(self.name, fields)
         self.collection = collection or self.name
@@ -161,10 +159,10 @@ class ModelMeta:
     def ready_target(self, source: str) -> tuple[Adapter, CollectionSchema] | None:
         """``target`` without an await when the schema is already ensured (the usual
         case); None otherwise, and ``await target(source)`` does the rest."""
-        ds = self.registry._sources.get(source)
+        ds = self.catalog.sources.get(source)
         if ds is None:
             return None
-        schema = ds._schemas.get(self.name)
+        schema = ds.ensured(self.name)
         return None if schema is None else (ds.adapter, schema)
 
     async def target(self, source: str) -> tuple[Adapter, CollectionSchema]:
@@ -172,13 +170,8 @@ class ModelMeta:
         ready = self.ready_target(source)
         if ready is not None:
             return ready
-        ds = self.registry._sources.get(source)
-        if ds is None:
-            raise UnknownDataSource(
-                f"model {self.name} uses data source {source!r}, which the registry does "
-                f"not have (declared: {', '.join(self.registry._sources) or 'none'})"
-            )
-        schema = ds._schemas.get(self.name)
+        ds = self.catalog.source(source, self.name)
+        schema = ds.ensured(self.name)
         if schema is None:
             schema = await ds.ensure(self.schema_for(source))
         return ds.adapter, schema
@@ -192,45 +185,26 @@ class ModelMeta:
             return attrs
         return {n: row.get(n) for n in self.fields}
 
-    def new(self, entity_id: str, attrs: dict[str, Any], confirmed: dict[str, Any]) -> Entity:
+    def new(self, entity_id: str, attrs: dict[str, Any], confirmed: dict[str, Any]) -> EntityCore:
         """Make an entity instance without running any user code."""
-        e = self.cls.__new__(self.cls)
-        # Item stores into the fresh instance dict: measured faster than assigning a
-        # prepared dict through object.__setattr__(e, "__dict__", ...).
-        state = e.__dict__
-        state["_id"] = entity_id
-        state["_attrs"] = attrs
-        state["_confirmed"] = confirmed
-        state["_last_source"] = None
-        return e
+        return make(self.cls, entity_id, attrs, confirmed)
 
-    def from_row(self, row: Row, source: str) -> Entity:
+    def from_row(self, row: Row, source: str) -> EntityCore:
         """Build an entity confirmed in ``source`` from a stored row (which it takes over)."""
         return self.from_rows([row], source)[0]
 
-    def from_rows(self, rows: Sequence[Row], source: str) -> list[Entity]:
+    def from_rows(self, rows: Sequence[Row], source: str) -> list[EntityCore]:
         """``from_row`` for every row of a read, in one loop."""
-        cls, copy, row_keys = self.cls, self.copy, self._row_keys
-        make = cls.__new__
-        out: list[Entity] = []
-        for row in rows:
-            if row.keys() == row_keys:
-                # Adapters hand over fresh rows: the row itself becomes the snapshot.
-                entity_id = row.pop("id")
-                confirmed = row
-            else:
-                entity_id = row["id"]
-                confirmed = self.row_to_attrs(row)
-            e = make(cls)
-            state = e.__dict__
-            state["_id"] = entity_id
-            state["_attrs"] = copy(confirmed)
-            state["_confirmed"] = {source: confirmed}
-            state["_last_source"] = source
-            out.append(e)
-        return out
+        return adopt_rows(self.cls, rows, source, self._row_keys, self.copy, self.row_to_attrs)
 
-    def spawn(self, data: Mapping[str, Any], entity_id: Any = None) -> Entity:
+    async def fire(self, event: str, entities: Sequence[EntityCore], source: str) -> None:
+        """Run the model's ``event`` hooks on each entity, in order."""
+        hooks = self.hooks(event)
+        if hooks:
+            for e in entities:
+                await run_hooks(hooks, e, source)
+
+    def spawn(self, data: Mapping[str, Any], entity_id: Any = None) -> EntityCore:
         """A new ORPHAN entity from ``data`` (not modified), defaults filled in.
 
         ``entity_id``: an id reserved by the caller (``spawn_many`` takes a batch of them
@@ -260,7 +234,7 @@ class ModelMeta:
                 del values[name]
         return self.new(entity_id, values, {})
 
-    def spawn_many(self, items: Sequence[Mapping[str, Any]]) -> list[Entity]:
+    def spawn_many(self, items: Sequence[Mapping[str, Any]]) -> list[EntityCore]:
         """``spawn`` for a batch: ids reserved in one call, the common case inlined.
 
         An item naming only declared fields (no ``id``) takes the short path; any other

@@ -4,27 +4,25 @@ User code starts here: ``class Article(orm.Model, sources=[...])`` compiles, onc
 class, everything later calls need into a ``ModelMeta`` (field specs, the pydantic
 validator, hooks, source names and per-source schemas). Class coroutines parse queries
 up front (``query/parse.py``), pick the sources, and call adapters through
-``ModelMeta.target``; entity-level writes go through ``writes.py``.
+``ModelMeta.target``; entity-level writes go through ``ops/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from .adapters.base import Row
 from .entities import Entity, EntitySet
 from .errors import ConfigError, QueryError
 from .events import EVENTS, Hook
-from .fanout import fan_out, first_of
 from .meta import ModelMeta, _Attr, own_fields
+from .ops.fanout import fan_out, first_of
+from .ops.sync import SyncReport, sync
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
 from .rows import building
-from .sync import SyncReport, sync
-
-if TYPE_CHECKING:
-    from .registry import Diaspora
+from .sources import HasCatalog
 
 __all__ = ["Model", "ModelMeta"]
 
@@ -38,7 +36,7 @@ class Model(Entity):
     same as deriving from ``orm.Model``, in a form static type checkers accept as a base.
     """
 
-    __diaspora__: ClassVar[Diaspora]
+    __diaspora__: ClassVar[HasCatalog]
 
     def __init_subclass__(
         cls,
@@ -47,7 +45,7 @@ class Model(Entity):
         collection: str | None = None,
         on_error: str = "raise",
         abstract: bool = False,
-        registry: Diaspora | None = None,
+        registry: HasCatalog | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,7 +70,7 @@ class Model(Entity):
             if fn is not None:
                 meta.add_hook(event, fn)
         cls.__meta__ = meta
-        registry._register_model(cls)
+        registry.catalog.add_model(cls)
 
     # -- spawning ----------------------------------------------------------------------
     @classmethod

@@ -12,75 +12,18 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from .adapters import resolve
-from .adapters.base import Adapter, Capabilities, CollectionSchema
+from .adapters.base import Adapter
+from .config import load_config
+from .declare import declare_model
 from .errors import ConfigError, DiasporaError, FanOutError, UnknownDataSource
 from .models import Model as ModelBase
-
-if TYPE_CHECKING:
-    from .outbox import Outbox
+from .ops.outbox import Outbox
+from .sources import Catalog, DataSource
 
 __all__ = ["DataSource", "Diaspora"]
-
-
-class DataSource:
-    """A named, configured connection to one store through its adapter."""
-
-    def __init__(self, name: str, label: str, adapter: Adapter) -> None:
-        self.name = name
-        self.label = label
-        self.adapter = adapter
-        self.connected = False
-        self._schemas: dict[str, CollectionSchema] = {}
-        self._lock = asyncio.Lock()
-
-    def __repr__(self) -> str:
-        state = "connected" if self.connected else "not connected"
-        return f"<DataSource {self.name!r} ({self.label}, {state})>"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """What the adapter supports."""
-        return self.adapter.capabilities
-
-    def stats(self) -> dict[str, int]:
-        """Connection-pool statistics: ``size``, ``in_use``, ``idle``, ``waiting``, ..."""
-        return self.adapter.stats()
-
-    async def ping(self) -> None:
-        """Raise ``DataSourceError`` if the store does not answer."""
-        await self.adapter.ping()
-
-    async def connect(self) -> None:
-        """Open the adapter (idempotent)."""
-        async with self._lock:
-            if not self.connected:
-                await self.adapter.connect()
-                self.connected = True
-
-    async def close(self) -> None:
-        """Close the adapter; schemas are ensured again after the next connect."""
-        async with self._lock:
-            self._schemas.clear()
-            if self.connected:
-                self.connected = False
-                await self.adapter.close()
-
-    async def ensure(self, schema: CollectionSchema) -> CollectionSchema:
-        """Create ``schema``'s table/collection/indexes once per connection."""
-        if not self.connected:
-            raise ConfigError(
-                f"data source {self.name!r} is not connected: "
-                "use `async with orm:` or `await orm.connect()` first"
-            )
-        async with self._lock:
-            known = self._schemas.get(schema.model)
-            if known is None:
-                await self.adapter.ensure_schema(schema)
-                self._schemas[schema.model] = known = schema
-        return known
 
 
 class Diaspora:
@@ -102,8 +45,10 @@ class Diaspora:
     """The base class of this registry's models: ``class Article(orm.Model, ...)``."""
 
     def __init__(self) -> None:
-        self._sources: dict[str, DataSource] = {}
-        self._models: dict[str, type[ModelBase]] = {}
+        #: What models see of this registry: sources, models by name, the outbox.
+        self.catalog = Catalog()
+        self._sources = self.catalog.sources
+        self._models: dict[str, type[ModelBase]] = self.catalog.models
         self._adapters: dict[str, type[Adapter]] = {}
         self._outbox: Outbox | None = None
         # A base class bound to this registry: ``class Article(orm.Model, ...)``.
@@ -144,16 +89,9 @@ class Diaspora:
         self._sources[name] = source
         return source
 
-    def _register_model(self, cls: type[ModelBase]) -> None:
-        if cls.__name__ in self._models:
-            raise ConfigError(f"a model named {cls.__name__!r} is already declared")
-        self._models[cls.__name__] = cls
-
     def declare_model(self, name: str, description: Mapping[str, Any]) -> type[ModelBase]:
         """Declare a model from the seed's dictionary form (see ``declare.py``)."""
-        from .declare import declare_model
-
-        return declare_model(self, name, description)
+        return declare_model(self.Model, name, description)
 
     @classmethod
     def from_config(
@@ -167,9 +105,8 @@ class Diaspora:
 
         ``role="client"`` points every model at one ``http`` source on ``server_url``.
         """
-        from .config import load_config
-
-        orm: Diaspora = load_config(cls(), config, role=role, server_url=server_url)
+        orm = cls()
+        load_config(orm, config, role=role, server_url=server_url)
         return orm
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -240,9 +177,8 @@ class Diaspora:
 
     def use_outbox(self, source: str, collection: str = "diaspora_outbox") -> None:
         """Record failed writes of ``on_error="queue"`` in ``source`` (e.g. a sqlite file)."""
-        from .outbox import Outbox
-
-        self._outbox = Outbox(self, source, collection)
+        self._outbox = Outbox(self.catalog, source, collection)
+        self.catalog.outbox_port = self._outbox
 
     async def replay_outbox(self) -> dict[str, int]:
         """Replay queued writes; returns ``{"replayed": n, "failed": m}``."""

@@ -1,6 +1,6 @@
 """The durable outbox behind ``on_error="queue"``: failed writes, kept to replay later.
 
-When a fan-out write fails on some sources under the ``queue`` policy, ``writes.py``
+When a fan-out write fails on some sources under the ``queue`` policy, ``fanout.run``
 records one entry per entity and failed source here, in a data source of the user's
 choosing (a SQLite file survives restarts). ``await orm.replay_outbox()`` re-applies each
 entry (an upsert of the entity's attributes, or a delete) and removes it once it lands,
@@ -11,21 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from .adapters.base import CollectionSchema
-from .errors import DiasporaError
-from .fields import MISSING, build_field
-from .ids import new_id
-from .query.ast import Query
-from .query.parse import parse_sort
-
-if TYPE_CHECKING:
-    from .entities import Entity
-    from .models import ModelMeta
-    from .registry import Diaspora
+from ..adapters.base import CollectionSchema
+from ..errors import DiasporaError
+from ..fields import MISSING, build_field
+from ..ids import new_id
+from ..meta import ModelMeta
+from ..query.ast import Query
+from ..query.parse import parse_sort
+from ..sources import Catalog
 
 __all__ = ["Outbox"]
 
@@ -42,37 +39,42 @@ _FIELDS = {
 class Outbox:
     """Queued writes stored in one data source (``orm.use_outbox("local")``)."""
 
-    def __init__(self, orm: Diaspora, source: str, collection: str) -> None:
-        self.orm = orm
+    def __init__(self, catalog: Catalog, source: str, collection: str) -> None:
+        self.catalog = catalog
         self.source = source
         self.schema = CollectionSchema("Outbox", collection, _FIELDS)
 
     async def _target(self) -> Any:
-        ds = self.orm._sources.get(self.source)
+        ds = self.catalog.sources.get(self.source)
         if ds is None:
             raise DiasporaError(f"the outbox data source {self.source!r} does not exist")
         await ds.ensure(self.schema)
         return ds.adapter
 
     async def record(
-        self, meta: ModelMeta, what: str, entities: Sequence[Entity], sources: Sequence[str]
+        self,
+        model: str,
+        what: str,
+        items: Sequence[tuple[str, dict[str, Any] | None]],
+        sources: Sequence[str],
     ) -> None:
-        """Queue ``what`` ("persist" or "destroy") of ``entities`` for each failed source."""
+        """Queue ``what`` ("persist" or "destroy") of each ``(id, attributes)`` item for
+        each failed source (attributes are None for a destroy)."""
         adapter = await self._target()
         now = datetime.now(UTC)
         rows = [
             {
                 "id": new_id(),
-                "model": meta.name,
+                "model": model,
                 "source": source,
                 "op": what,
-                "entity_id": e.id,
+                "entity_id": entity_id,
                 # JSON-safe now; the model's validator casts it back at replay.
-                "payload": to_jsonable_python(e._attrs) if what == "persist" else None,
+                "payload": None if attrs is None else to_jsonable_python(attrs),
                 "created": now,
             }
             for source in sources
-            for e in entities
+            for entity_id, attrs in items
         ]
         await adapter.insert(self.schema, rows)
 
@@ -86,11 +88,11 @@ class Outbox:
         adapter = await self._target()
         replayed = failed = 0
         for entry in await self.pending():
-            model = self.orm._models.get(entry["model"])
+            model = self.catalog.models.get(entry["model"])
             if model is None:
                 failed += 1
                 continue
-            meta = model.__meta__
+            meta: ModelMeta = model.__meta__
             try:
                 target, schema = await meta.target(entry["source"])
                 if entry["op"] == "persist":

@@ -11,34 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
-from .errors import ConfigError, DiasporaError, FanOutError
+from ..errors import DiasporaError, FanOutError
+from ..meta import ModelMeta
+from ..state import EntityCore
 
-__all__ = ["ALL", "OnError", "first_of", "fan_out"]
+__all__ = ["Undo", "fan_out", "first_of", "run"]
 
 T = TypeVar("T")
-OnError = Literal["raise", "compensate", "queue"]
-_POLICIES = ("raise", "compensate", "queue")
-
-
-class _All:
-    """Marker for "every source of the model" (``da.ALL``)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "ALL"
-
-
-ALL: Any = _All()
-
-
-def check_policy(on_error: str) -> OnError:
-    """Validate an ``on_error`` policy name."""
-    if on_error not in _POLICIES:
-        raise ConfigError(f"on_error must be one of {', '.join(_POLICIES)}, got {on_error!r}")
-    return on_error  # type: ignore[return-value]
+Undo = Callable[[], Awaitable[None]]
+"""Undoes one source's part of a write (the ``compensate`` policy)."""
 
 
 async def fan_out(
@@ -95,3 +78,32 @@ async def first_of(
         assert first_error is not None  # every source failed
         raise first_error
     return answer
+
+
+async def run(
+    meta: ModelMeta,
+    what: str,
+    sources: list[str],
+    part: Callable[[str], Awaitable[None]],
+    policy: str,
+    undo: dict[str, Undo],
+    entities: Sequence[EntityCore],
+) -> None:
+    """Run ``part`` on every source, then apply ``policy`` if any failed (and re-raise):
+    ``compensate`` undoes the sources that succeeded, ``queue`` records the failed ones
+    in the outbox."""
+    try:
+        await fan_out(sources, part, f"{what} {meta.name}")
+    except FanOutError as exc:
+        if policy == "compensate":
+            for source in exc.succeeded:
+                try:
+                    await undo[source]()
+                    exc.compensated.append(source)
+                except Exception as undo_exc:  # best effort: report, keep going
+                    exc.add_note(f"compensation on {source!r} failed: {undo_exc!r}")
+        elif policy == "queue":
+            payloads = [(e._id, e._attrs if what == "persist" else None) for e in entities]
+            await meta.catalog.outbox.record(meta.name, what, payloads, list(exc.failed))
+            exc.queued.extend(exc.failed)
+        raise

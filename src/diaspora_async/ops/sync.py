@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import QueryError
-from .query.ast import Query
-from .query.parse import parse_where
-
-if TYPE_CHECKING:
-    from .models import ModelMeta
+from ..errors import QueryError
+from ..meta import ModelMeta
+from ..query.ast import Query
+from ..query.parse import parse_where
 
 __all__ = ["SyncReport", "sync"]
 

@@ -1,0 +1,167 @@
+"""Data sources and what models see of their registry.
+
+Below model metadata and above the adapters: a ``DataSource`` is one named, configured
+store (an adapter plus the schemas ensured on its current connection); a ``Catalog`` is
+the name -> data source map, the models by name and the outbox slot, which the registry
+owns and every model's metadata holds instead of the registry itself. ``ALL`` and the
+``on_error`` policy names live here too, because model declarations check them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+from .adapters.base import Adapter, Capabilities, CollectionSchema
+from .errors import ConfigError, UnknownDataSource
+
+__all__ = ["ALL", "Catalog", "DataSource", "HasCatalog", "OnError", "OutboxPort", "check_policy"]
+
+OnError = Literal["raise", "compensate", "queue"]
+_POLICIES = ("raise", "compensate", "queue")
+
+
+class _All:
+    """Marker for "every source of the model" (``da.ALL``)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ALL"
+
+
+ALL: Any = _All()
+
+
+def check_policy(on_error: str) -> OnError:
+    """Validate an ``on_error`` policy name."""
+    if on_error not in _POLICIES:
+        raise ConfigError(f"on_error must be one of {', '.join(_POLICIES)}, got {on_error!r}")
+    return on_error  # type: ignore[return-value]
+
+
+class DataSource:
+    """A named, configured connection to one store through its adapter."""
+
+    def __init__(self, name: str, label: str, adapter: Adapter) -> None:
+        self.name = name
+        self.label = label
+        self.adapter = adapter
+        self.connected = False
+        self._schemas: dict[str, CollectionSchema] = {}
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "not connected"
+        return f"<DataSource {self.name!r} ({self.label}, {state})>"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the adapter supports."""
+        return self.adapter.capabilities
+
+    def stats(self) -> dict[str, int]:
+        """Connection-pool statistics: ``size``, ``in_use``, ``idle``, ``waiting``, ..."""
+        return self.adapter.stats()
+
+    async def ping(self) -> None:
+        """Raise ``DataSourceError`` if the store does not answer."""
+        await self.adapter.ping()
+
+    async def connect(self) -> None:
+        """Open the adapter (idempotent)."""
+        async with self._lock:
+            if not self.connected:
+                await self.adapter.connect()
+                self.connected = True
+
+    async def close(self) -> None:
+        """Close the adapter; schemas are ensured again after the next connect."""
+        async with self._lock:
+            self._schemas.clear()
+            if self.connected:
+                self.connected = False
+                await self.adapter.close()
+
+    def ensured(self, model: str) -> CollectionSchema | None:
+        """The schema ensured for ``model`` on the current connection, if any."""
+        return self._schemas.get(model)
+
+    def forget(self, model: str | None = None) -> None:
+        """Ensure ``model``'s schema (every model's, without one) again on next use."""
+        if model is None:
+            self._schemas.clear()
+        else:
+            self._schemas.pop(model, None)
+
+    async def ensure(self, schema: CollectionSchema) -> CollectionSchema:
+        """Create ``schema``'s table/collection/indexes once per connection."""
+        if not self.connected:
+            raise ConfigError(
+                f"data source {self.name!r} is not connected: "
+                "use `async with orm:` or `await orm.connect()` first"
+            )
+        async with self._lock:
+            known = self._schemas.get(schema.model)
+            if known is None:
+                await self.adapter.ensure_schema(schema)
+                self._schemas[schema.model] = known = schema
+        return known
+
+
+class OutboxPort(Protocol):
+    """What the write path needs of an outbox: queue plain data, nothing of a model."""
+
+    async def record(
+        self,
+        model: str,
+        what: str,
+        items: Sequence[tuple[str, dict[str, Any] | None]],
+        sources: Sequence[str],
+    ) -> None:
+        """Queue ``what`` of each ``(id, attributes)`` item for each source."""
+
+
+class Catalog:
+    """Data sources by name, models by name, and the outbox: a registry's contents.
+
+    The registry fills it; model metadata reads it. Models are stored as classes of any
+    type so this layer needs nothing above it.
+    """
+
+    def __init__(self) -> None:
+        self.sources: dict[str, DataSource] = {}
+        self.models: dict[str, type[Any]] = {}
+        self.outbox_port: OutboxPort | None = None
+
+    def add_model(self, cls: type[Any]) -> None:
+        """Register a model class under its name (names are unique per registry)."""
+        if cls.__name__ in self.models:
+            raise ConfigError(f"a model named {cls.__name__!r} is already declared")
+        self.models[cls.__name__] = cls
+
+    def source(self, name: str, model: str) -> DataSource:
+        """The data source ``name`` used by ``model``; ``UnknownDataSource`` if absent."""
+        ds = self.sources.get(name)
+        if ds is None:
+            raise UnknownDataSource(
+                f"model {model} uses data source {name!r}, which the registry does "
+                f"not have (declared: {', '.join(self.sources) or 'none'})"
+            )
+        return ds
+
+    @property
+    def outbox(self) -> OutboxPort:
+        """The outbox for ``on_error="queue"``; ``ConfigError`` if none is set."""
+        if self.outbox_port is None:
+            raise ConfigError(
+                'on_error="queue" needs an outbox: call orm.use_outbox("<source name>")'
+            )
+        return self.outbox_port
+
+
+class HasCatalog(Protocol):
+    """A registry as models see it."""
+
+    catalog: Catalog

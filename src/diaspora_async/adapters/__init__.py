@@ -16,10 +16,10 @@ __all__ = ["BUILTIN", "Adapter", "Capabilities", "CollectionSchema", "Row", "res
 # label -> (module, class, pip extra)
 BUILTIN: dict[str, tuple[str, str, str | None]] = {
     "memory": ("diaspora_async.adapters.memory", "MemoryAdapter", None),
-    "sqlite": ("diaspora_async.adapters.sqlite", "SQLiteAdapter", "sqlite"),
-    "mysql": ("diaspora_async.adapters.mysql", "MySQLAdapter", "mysql"),
-    "mongo": ("diaspora_async.adapters.mongo", "MongoAdapter", "mongo"),
-    "redis": ("diaspora_async.adapters.redis", "RedisAdapter", "redis"),
+    "sqlite": ("diaspora_async.adapters.sql.sqlite", "SQLiteAdapter", "sqlite"),
+    "mysql": ("diaspora_async.adapters.sql.mysql", "MySQLAdapter", "mysql"),
+    "mongo": ("diaspora_async.adapters.mongo.adapter", "MongoAdapter", "mongo"),
+    "redis": ("diaspora_async.adapters.redis.adapter", "RedisAdapter", "redis"),
     "http": ("diaspora_async.adapters.http", "HTTPAdapter", "http"),
 }
 

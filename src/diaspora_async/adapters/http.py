@@ -1,4 +1,4 @@
-"""The ``http`` adapter: a model's data source is a REST server speaking ``server/wire.py``.
+"""The ``http`` adapter: a model's data source is a REST server speaking ``diaspora_async.wire``.
 
 Sits where any adapter sits (Model -> data source -> adapter), with ``httpx.AsyncClient``
 as its driver: usually our own ``create_app`` server, in another process or in this one
@@ -23,9 +23,9 @@ import httpx
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
+from .. import wire
 from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, QueryError
 from ..query.ast import Node, Query
-from ..server import wire
 from .base import Adapter, Capabilities, CollectionSchema, Row
 from .pool import Pool, PoolOptions
 

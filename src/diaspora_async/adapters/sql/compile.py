@@ -1,7 +1,7 @@
 """The shared SQL compiler: canonical query AST -> one WHERE clause with bound parameters.
 
 Sits under the SQL adapters (``sqlite.py``, ``mysql.py``): their table plans
-(``_sql_plan.py``) hand a parsed ``Node`` to ``compile_where`` and get back SQL text plus a
+(``plan.py``) hand a parsed ``Node`` to ``compile_where`` and get back SQL text plus a
 parameter list. Everything that differs between engines lives in a small ``Dialect``
 object (quoting, placeholder, JSON functions, column types); the visitor itself is shared.
 Values are always parameters; identifiers come only from the model's declared fields and
@@ -23,9 +23,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from ..errors import QueryError
-from ..fields import Kind
-from ..query.ast import (
+from ...errors import QueryError
+from ...fields import Kind
+from ...query.ast import (
     And,
     Compare,
     Contains,
@@ -39,7 +39,7 @@ from ..query.ast import (
     Or,
     Xor,
 )
-from ..query.compiler import Compiler
+from ...query.compiler import Compiler
 
 __all__ = [
     "JSON_KINDS",

@@ -3,7 +3,7 @@
 Sits under a data source (``create_data_source("docs", "mongo", url="mongodb://host/app")``,
 or ``client=<AsyncMongoClient | AsyncIOMotorClient>, database="app"``) and above the
 driver. One document per entity, ``_id`` = entity id; filters come from
-``_mongo_filter.py``; every batch is one driver call (``insert_many``, ``update_many`` or
+``filter.py``; every batch is one driver call (``insert_many``, ``update_many`` or
 one ``bulk_write``, ``delete_many``). The driver pools its own sockets, so the common pool
 (``adapters/pool.py``) lends *permits* over the one shared client instead of connections:
 at most ``max_size`` operations run at once (the client's ``maxPoolSize`` is the same
@@ -24,7 +24,7 @@ from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient, IndexModel, UpdateMany, uri_parser
 from pymongo import errors as perr
 
-from ..errors import (
+from ...errors import (
     ConfigError,
     ConnectionLost,
     DataSourceError,
@@ -32,10 +32,10 @@ from ..errors import (
     IntegrityError,
     PoolTimeout,
 )
-from ..query.ast import Node, Query, SortKey
-from ._mongo_filter import MongoFilterCompiler, canonical, needs_canonical
-from .base import Adapter, Capabilities, CollectionSchema, Row
-from .pool import Pool, PoolOptions
+from ...query.ast import Node, Query, SortKey
+from ..base import Adapter, Capabilities, CollectionSchema, Row
+from ..pool import Pool, PoolOptions
+from .filter import MongoFilterCompiler, canonical, needs_canonical
 
 __all__ = ["MongoAdapter"]
 

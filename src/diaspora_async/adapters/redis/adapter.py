@@ -5,12 +5,12 @@ Sits between a data source and redis-py's asyncio ``Connection``:
 Connections come from the common pool (``adapters/pool.py``): ``_RedisPool`` opens raw
 ``redis.asyncio.connection.Connection`` objects (redis-py connects and does the
 handshake) and the adapter drives them directly, packing batches and decoding replies
-itself (``_redis_resp.py``), so there is one bounded pool with the common guarantees and
+itself (``resp.py``), so there is one bounded pool with the common guarantees and
 no second pool inside redis-py. Every write is one ``EVALSHA`` of a per-collection script
-(``_redis_lua.py``) that checks, writes and maintains indexes atomically; reads are one
+(``scripts.py``) that checks, writes and maintains indexes atomically; reads are one
 pipelined batch of ``HGETALL`` after at most one pipelined batch of index lookups
-(``_redis_plan.py``); rows are filtered, sorted and sliced with the reference matcher so
-answers equal the memory adapter's. Key layout and value encoding: ``_redis_codec.py``.
+(``index.py``); rows are filtered, sorted and sliced with the reference matcher so
+answers equal the memory adapter's. Key layout and value encoding: ``layout.py``.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from typing import Any, ClassVar
 import redis.exceptions as rexc
 from redis.asyncio.connection import Connection, parse_url
 
-from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
-from ..query.ast import Node, Query
-from ..query.match import compile_predicate, sort_rows
-from ._redis_codec import Layout, layout
-from ._redis_lua import Script, Scripts, scripts
-from ._redis_plan import Lookup, Plan, Planner, evaluate, lookups
-from ._redis_resp import pack, read_replies
-from .base import Adapter, Capabilities, CollectionSchema, Row
-from .pool import Pool, PoolOptions
+from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ...query.ast import Node, Query
+from ...query.match import compile_predicate, sort_rows
+from ..base import Adapter, Capabilities, CollectionSchema, Row
+from ..pool import Pool, PoolOptions
+from .index import Lookup, Plan, Planner, evaluate, lookups
+from .layout import Layout, layout
+from .resp import pack, read_replies
+from .scripts import Script, Scripts, scripts
 
 __all__ = ["RedisAdapter"]
 
@@ -226,7 +226,7 @@ class RedisAdapter(Adapter):
         """Write one batch and read its ``want`` replies (``socket_timeout`` bounds them)."""
         await conn.send_packed_command(data, False)
         # redis-py opened the connection and did the handshake; from here the adapter
-        # reads its own replies from the connection's stream (see _redis_resp).
+        # reads its own replies from the connection's stream (see resp.py).
         if self._timeout is None:
             return await read_replies(conn._reader, want)
         try:

@@ -1,13 +1,14 @@
 """The ``sqlite`` adapter: SQLite through aiosqlite, on the common pool base.
 
 Sits under a data source (``create_data_source("local", "sqlite", path="app.db")``) and
-above aiosqlite. SQL comes from the shared compiler (``_sql.py``, SQLite dialect) and the
-shared SQL adapter (``_sql_adapter.py``). A file database gets a pool of aiosqlite
-connections (WAL mode, so readers never wait for the writer); ``":memory:"`` gets exactly
-one connection, opened at connect and kept until close, because each in-memory connection
-is a database of its own. Each operation runs as ONE job on the connection's worker
-thread (statement, fetch and, for a batch, BEGIN..COMMIT), so a cancelled task can never
-leave a transaction half done and the connection is always fit for reuse.
+above aiosqlite. SQL comes from the shared compiler (``compile.py``, ``SQLiteDialect`` in
+``dialect.py``) and the shared SQL adapter (``adapter.py``). A file database gets a pool
+of aiosqlite connections (WAL mode, so readers never wait for the writer); ``":memory:"``
+gets exactly one connection, opened at connect and kept until close, because each
+in-memory connection is a database of its own. Each operation runs as ONE job on the
+connection's worker thread (statement, fetch and, for a batch, BEGIN..COMMIT), so a
+cancelled task can never leave a transaction half done and the connection is always fit
+for reuse.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from typing import Any, ClassVar, TypeVar
 
 import aiosqlite
 
-from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
-from ._sql import SQLiteDialect
-from ._sql_adapter import SQLAdapter, Statement
-from .base import Capabilities
-from .pool import Pool, PoolOptions
+from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ..base import Capabilities
+from ..pool import Pool, PoolOptions
+from .adapter import SQLAdapter, Statement
+from .compile import SQLiteDialect
 
 __all__ = ["SQLiteAdapter"]
 

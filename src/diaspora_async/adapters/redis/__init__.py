@@ -1,0 +1,9 @@
+"""The Redis adapter (``adapter.py``, redis-py's asyncio connections).
+
+Entities are hashes laid out by ``layout.py`` (keys, field codecs), kept with their
+secondary indexes by the Lua scripts in ``scripts.py``; ``index.py`` plans a query onto
+those indexes and ``resp.py`` pipelines raw RESP commands and replies.
+
+Importing this package imports no driver: ``diaspora_async.adapters.resolve("redis")``
+loads ``adapter.py`` (which needs redis-py) only when the label is used.
+"""

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 from ...query.ast import Node, Query
 from ..base import Adapter, CollectionSchema, Row
 from ..pool import Pool
-from .compile import Dialect
+from .dialect import Dialect
 from .plan import TablePlan
 
 __all__ = ["SQLAdapter", "Statement"]

@@ -23,7 +23,7 @@ from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaErro
 from ..base import Capabilities
 from ..pool import Pool, PoolOptions
 from .adapter import SQLAdapter, Statement
-from .compile import MySQLDialect
+from .dialect import MySQLDialect
 
 __all__ = ["MySQLAdapter"]
 

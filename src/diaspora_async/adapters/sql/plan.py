@@ -21,7 +21,9 @@ from ...fields import FieldSpec, Kind
 from ...query.ast import Node, Query, SortKey
 from ...rows import building
 from ..base import CollectionSchema, Row
-from .compile import JSON_KINDS, Dialect, compile_where, from_json, str_list_to_json, to_json
+from .compile import compile_where
+from .dialect import Dialect
+from .json import JSON_KINDS, from_json, str_list_to_json, to_json
 
 __all__ = ["TablePlan"]
 

@@ -26,7 +26,7 @@ from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaErro
 from ..base import Capabilities
 from ..pool import Pool, PoolOptions
 from .adapter import SQLAdapter, Statement
-from .compile import SQLiteDialect
+from .dialect import SQLiteDialect
 
 __all__ = ["SQLiteAdapter"]
 

@@ -29,6 +29,7 @@ from ...query.ast import Node, Query
 from ...query.match import compile_predicate, sort_rows
 from ..base import Adapter, Capabilities, CollectionSchema, Row
 from ..pool import Pool, PoolOptions
+from ._redispy import reader
 from .index import Lookup, Plan, Planner, evaluate, lookups
 from .layout import Layout, layout
 from .resp import pack, read_replies
@@ -62,14 +63,14 @@ class _RedisPool(Pool[Connection]):
 
     async def _ping(self, conn: Connection) -> None:
         await conn.send_packed_command(pack(_PING), check_health=False)
-        if await read_replies(conn._reader, 1) != [b"PONG"]:
+        if await read_replies(reader(conn), 1) != [b"PONG"]:
             raise rexc.ConnectionError("unexpected reply to PING")
 
     def _alive(self, conn: Connection) -> bool:
         # A server that closed the socket (CLIENT KILL, restart) has left EOF in the
         # reader: replace the connection now rather than fail the next command.
-        reader = conn._reader
-        return conn.is_connected and reader is not None and not reader.at_eof()
+        stream = reader(conn)
+        return conn.is_connected and stream is not None and not stream.at_eof()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -228,10 +229,10 @@ class RedisAdapter(Adapter):
         # redis-py opened the connection and did the handshake; from here the adapter
         # reads its own replies from the connection's stream (see resp.py).
         if self._timeout is None:
-            return await read_replies(conn._reader, want)
+            return await read_replies(reader(conn), want)
         try:
             async with asyncio.timeout(self._timeout):
-                return await read_replies(conn._reader, want)
+                return await read_replies(reader(conn), want)
         except TimeoutError:
             raise rexc.TimeoutError(f"no reply within {self._timeout:g} s") from None
 

@@ -2,6 +2,12 @@
 
 ``resolve(label)`` imports ``module:Class`` on first use; a missing driver surfaces as a
 ``ConfigError`` that names the ``pip install`` extra which fixes it.
+
+Layout: adapter families are subpackages (``sql/``: SQLite and MySQL; ``redis/``;
+``mongo/``), whose ``__init__`` modules import no driver; ``memory.py`` and ``http.py``
+are single modules. All networked adapters run on the common pool (``pool.py``, options
+in ``pool_options.py``); those whose driver pools its own sockets lend permits instead
+(``permits.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ no second pool inside redis-py. Every write is one ``EVALSHA`` of a per-collecti
 (``scripts.py``) that checks, writes and maintains indexes atomically; reads are one
 pipelined batch of ``HGETALL`` after at most one pipelined batch of index lookups
 (``index.py``); rows are filtered, sorted and sliced with the reference matcher so
-answers equal the memory adapter's. Key layout and value encoding: ``layout.py``.
+answers equal the memory adapter's. Key layout and value encoding: ``layout.py``. The one
+private redis-py attribute used (the connection's stream reader) is read in ``_redispy.py``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Both subclass ``SQLAdapter`` (``adapter.py``), which runs a collection's ``Table
 (``plan.py``: statements and row conversion). Plans compile queries with the shared
 WHERE compiler (``compile.py``), engine differences live in a ``Dialect``
 (``dialect.py``), and list/dict/``any`` values are canonical JSON text (``json.py``).
+``_aiosqlite.py`` holds the only uses of aiosqlite's private attributes.
 
 Importing this package imports no driver: ``diaspora_async.adapters.resolve`` loads the
 driver modules (``sqlite``, ``mysql``) only when their label is used.

@@ -8,7 +8,7 @@ gets exactly one connection, opened at connect and kept until close, because eac
 in-memory connection is a database of its own. Each operation runs as ONE job on the
 connection's worker thread (statement, fetch and, for a batch, BEGIN..COMMIT), so a
 cancelled task can never leave a transaction half done and the connection is always fit
-for reuse.
+for reuse. The aiosqlite internals this needs are used only in ``_aiosqlite.py``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo import errors as perr
 
 import diaspora_async as da
-from diaspora_async.adapters.mongo import MongoAdapter
+from diaspora_async.adapters.mongo.adapter import MongoAdapter
 from diaspora_async.errors import (
     ConfigError,
     ConnectionLost,

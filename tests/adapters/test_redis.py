@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 import redis.exceptions as rexc
 
 import diaspora_async as da
-from diaspora_async.adapters.redis import RedisAdapter
+from diaspora_async.adapters.redis.adapter import RedisAdapter
 from diaspora_async.errors import (
     ConfigError,
     ConnectionLost,
@@ -154,7 +154,7 @@ _EXPECTED = [
 
 @pytest.mark.parametrize("step", [1, 2, 7, len(_FRAMES)])
 def test_resp_parser_resumes_across_reads(step: int) -> None:
-    from diaspora_async.adapters._redis_resp import _Parser
+    from diaspora_async.adapters.redis.resp import _Parser
 
     parser = _Parser(len(_EXPECTED))
     chunks = [_FRAMES[i : i + step] for i in range(0, len(_FRAMES), step)]

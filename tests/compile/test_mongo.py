@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 import diaspora_async as da
-from diaspora_async.adapters._mongo_filter import (
+from diaspora_async.adapters.base import CollectionSchema
+from diaspora_async.adapters.mongo.filter import (
     MATCH_NOTHING,
     MongoFilterCompiler,
     canonical,
     needs_canonical,
 )
-from diaspora_async.adapters.base import CollectionSchema
 from diaspora_async.errors import QueryError, UnsupportedQuery
 from diaspora_async.query import ast
 from diaspora_async.query.parse import parse_query, parse_where

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 import diaspora_async as da
-from diaspora_async.adapters._sql_plan import TablePlan
-from diaspora_async.adapters.mysql import MySQLAdapter
-from diaspora_async.adapters.sqlite import SQLiteAdapter
+from diaspora_async.adapters.sql.mysql import MySQLAdapter
+from diaspora_async.adapters.sql.plan import TablePlan
+from diaspora_async.adapters.sql.sqlite import SQLiteAdapter
 from diaspora_async.errors import QueryError
 from diaspora_async.query.ast import Equal, Query, SortKey
 from diaspora_async.query.parse import parse_query, parse_where

@@ -156,7 +156,7 @@ def test_auth_errors_carry_status() -> None:
 
 
 def test_the_http_adapter_does_not_import_the_web_framework() -> None:
-    # wire.py is shared with the http adapter, which must work with only httpx installed.
+    # diaspora_async.wire is shared with the http adapter, which must work with only httpx installed.
     code = (
         "import sys, diaspora_async.adapters.http, diaspora_async.server; "
         "assert 'starlette' not in sys.modules, sorted(m for m in sys.modules if 'starl' in m)"

@@ -1,4 +1,4 @@
-"""``wire.py``: canonical AST -> JSON query -> the same AST, values, and error mapping."""
+"""``diaspora_async.wire``: canonical AST -> JSON query -> the same AST, values, and error mapping."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import diaspora_async as da
+from diaspora_async import wire
 from diaspora_async.query.ast import And, Equal, Exists, Not, Or, SortKey, Xor
 from diaspora_async.query.parse import parse_where
-from diaspora_async.server import wire
 
 
 @pytest.fixture(scope="module")

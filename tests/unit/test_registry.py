@@ -22,6 +22,38 @@ def test_import_needs_no_driver() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_adapter_subpackages_need_no_driver() -> None:
+    # The sql/, redis/ and mongo/ packages (and their driver-free modules) import with
+    # every driver missing; only resolve() of a label loads the driver module.
+    code = (
+        "import sys\n"
+        "for m in ('aiosqlite', 'aiomysql', 'asyncmy', 'redis', 'pymongo', 'motor'):\n"
+        "    sys.modules[m] = None\n"
+        "import diaspora_async.adapters.sql, diaspora_async.adapters.sql.plan\n"
+        "import diaspora_async.adapters.redis, diaspora_async.adapters.redis.layout\n"
+        "import diaspora_async.adapters.mongo, diaspora_async.adapters.mongo.filter\n"
+        "from diaspora_async import ConfigError\n"
+        "from diaspora_async.adapters import resolve\n"
+        "for label, extra in (('sqlite', 'sqlite'), ('redis', 'redis'), ('mongo', 'mongo')):\n"
+        "    try:\n"
+        "        resolve(label)\n"
+        "    except ConfigError as exc:\n"
+        '        assert f"diaspora_async[{extra}]" in str(exc), exc\n'
+        "    else:\n"
+        "        raise AssertionError(label)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_server_wire_is_the_root_wire_module() -> None:
+    import diaspora_async.server.wire as old_path
+
+    from diaspora_async import wire
+    from diaspora_async.server import wire as attribute
+
+    assert old_path is wire and attribute is wire
+
+
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(
         adapters.BUILTIN, "fancy", ("tests.unit._needs_missing_driver", "X", "fancy")

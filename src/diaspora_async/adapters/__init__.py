@@ -2,6 +2,12 @@
 
 ``resolve(label)`` imports ``module:Class`` on first use; a missing driver surfaces as a
 ``ConfigError`` that names the ``pip install`` extra which fixes it.
+
+Layout: adapter families are subpackages (``sql/``: SQLite and MySQL; ``redis/``;
+``mongo/``), whose ``__init__`` modules import no driver; ``memory.py`` and ``http.py``
+are single modules. All networked adapters run on the common pool (``pool.py``, options
+in ``pool_options.py``); those whose driver pools its own sockets lend permits instead
+(``permits.py``).
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ __all__ = ["BUILTIN", "Adapter", "Capabilities", "CollectionSchema", "Row", "res
 # label -> (module, class, pip extra)
 BUILTIN: dict[str, tuple[str, str, str | None]] = {
     "memory": ("diaspora_async.adapters.memory", "MemoryAdapter", None),
-    "sqlite": ("diaspora_async.adapters.sqlite", "SQLiteAdapter", "sqlite"),
-    "mysql": ("diaspora_async.adapters.mysql", "MySQLAdapter", "mysql"),
-    "mongo": ("diaspora_async.adapters.mongo", "MongoAdapter", "mongo"),
-    "redis": ("diaspora_async.adapters.redis", "RedisAdapter", "redis"),
+    "sqlite": ("diaspora_async.adapters.sql.sqlite", "SQLiteAdapter", "sqlite"),
+    "mysql": ("diaspora_async.adapters.sql.mysql", "MySQLAdapter", "mysql"),
+    "mongo": ("diaspora_async.adapters.mongo.adapter", "MongoAdapter", "mongo"),
+    "redis": ("diaspora_async.adapters.redis.adapter", "RedisAdapter", "redis"),
     "http": ("diaspora_async.adapters.http", "HTTPAdapter", "http"),
 }
 

@@ -1,13 +1,14 @@
-"""The ``http`` adapter: a model's data source is a REST server speaking ``server/wire.py``.
+"""The ``http`` adapter: a model's data source is a REST server speaking ``..wire``.
 
 Sits where any adapter sits (Model -> data source -> adapter), with ``httpx.AsyncClient``
 as its driver: usually our own ``create_app`` server, in another process or in this one
 through ``httpx.ASGITransport``. Queries are sent in the canonical JSON form rebuilt from
 the parsed AST (``wire.where_to_json``) and parsed again by the server, so every operator
 means the same on both sides; error answers become the typed errors the server raised
-(``wire.decode_error``). httpx keeps the real connection pool; the common ``Pool`` hands
-out permits over the one shared client, so limits, ``acquire_timeout`` and ``stats()``
-behave as for every other networked adapter without pooling twice.
+(``wire.decode_error``). httpx keeps the real connection pool; the common ``Pool`` (as
+``PermitPool``, ``permits.py``) hands out permits over the one shared client, so limits,
+``acquire_timeout`` and ``stats()`` behave as for every other networked adapter without
+pooling twice.
 """
 
 from __future__ import annotations
@@ -23,39 +24,18 @@ import httpx
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
+from .. import wire
 from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, QueryError
 from ..query.ast import Node, Query
-from ..server import wire
 from .base import Adapter, Capabilities, CollectionSchema, Row
-from .pool import Pool, PoolOptions
+from .permits import PermitPool
+from .pool import PoolOptions
 
 __all__ = ["HTTPAdapter"]
 
 _JSON_HEADERS = {"content-type": wire.JSON_TYPE, "prefer": "return=minimal"}
 _RETRY_STATUS = frozenset({502, 503, 504})
 _MAX_QUERY = 6000  # characters of ids per query string: well under common URL limits
-
-
-class _Permits(Pool[httpx.AsyncClient]):
-    """The common pool over one ``httpx.AsyncClient``: a "connection" is a permit.
-
-    httpx owns sockets and keep-alive; this pool only bounds concurrency to
-    ``max_size`` (which the client's ``httpx.Limits`` match) and keeps the statistics.
-    """
-
-    def __init__(self, source: str, options: PoolOptions, client: httpx.AsyncClient) -> None:
-        super().__init__(source, options)
-        self.client = client
-
-    async def _open(self) -> httpx.AsyncClient:
-        return self.client
-
-    async def _close(self, conn: httpx.AsyncClient) -> None:
-        """Nothing per permit: the adapter closes the client after the pool."""
-
-    def _reusable_after(self, exc: BaseException) -> bool:
-        # A permit holds no connection state: httpx discards broken sockets itself.
-        return True
 
 
 def _mentions_datetime(tp: Any) -> bool:
@@ -158,7 +138,7 @@ class HTTPAdapter(Adapter):
                 f"data source {name!r} (http): transport must be an httpx.AsyncBaseTransport"
             )
         super().__init__(name, config)
-        self._pool: _Permits | None = None
+        self._pool: PermitPool[httpx.AsyncClient] | None = None
         self._codecs: dict[CollectionSchema, _Codec] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -174,7 +154,7 @@ class HTTPAdapter(Adapter):
             ),
             transport=self.transport,
         )
-        self._pool = _Permits(self.name, opts, client)
+        self._pool = PermitPool(self.name, opts, client)
         await self._pool.open()
 
     async def close(self) -> None:
@@ -184,7 +164,7 @@ class HTTPAdapter(Adapter):
             try:
                 await pool.close()
             finally:
-                await pool.client.aclose()
+                await pool.lend.aclose()
 
     def stats(self) -> dict[str, int]:
         """The permit pool's statistics (``size``, ``in_use``, ``idle``, ``waiting``...)."""

@@ -1,15 +1,22 @@
 """The REST server: ``create_app(orm)`` serves a registry's models over HTTP.
 
-``wire.py`` holds the protocol both this server and the ``http`` adapter speak; it needs
-no web framework, so the adapter (``pip install 'diaspora_async[http]'``) imports it
-without Starlette. ``create_app`` is imported on first use and needs the ``server`` extra.
+The protocol both this server and the ``http`` adapter speak lives in
+``diaspora_async.wire``; it needs no web framework, so the adapter (``pip install
+'diaspora_async[http]'``) imports it without this package or Starlette. It stays
+importable as ``diaspora_async.server.wire`` (re-exported here). ``create_app`` is
+imported on first use and needs the ``server`` extra.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
-from .wire import Forbidden, HTTPError, Unauthorized
+from .. import wire
+from ..wire import Forbidden, HTTPError, Unauthorized
+
+# The protocol module moved to ``diaspora_async.wire``; the old dotted path still imports.
+sys.modules.setdefault(__name__ + ".wire", wire)
 
 if TYPE_CHECKING:
     from .app import Auth, create_app

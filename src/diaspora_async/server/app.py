@@ -4,7 +4,7 @@ The server end of ``http adapter -> HTTP -> this app -> Model API -> the server'
 Each request is turned into one call of the ordinary Model API (``find_many``, ``count``,
 ``insert_many``, ``update_many``, ``delete_many``...), so the query parser, validation,
 lifecycle events and fan-out are exactly those of in-process callers. Routes, value
-encoding and the error mapping live in ``wire.py``, which the ``http`` adapter shares.
+encoding and the error mapping live in ``diaspora_async.wire``, which the ``http`` adapter shares.
 Every failure is answered with a JSON error body; store errors never echo their message
 (it may hold a URL with a password) and nothing ever returns a traceback.
 """
@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from .. import wire
 from ..errors import ConfigError, QueryError, ValidationError
 from ..models import Model
 from ..query.parse import parse_options, parse_where
-from . import wire
 from .openapi import build_openapi
 
 if TYPE_CHECKING:
@@ -339,7 +339,7 @@ def create_app(
     max_body: int = 1_000_000,
     title: str = "diaspora_async REST API",
 ) -> Starlette:
-    """Build an ASGI app that serves ``orm``'s models over the REST protocol (``wire.py``).
+    """Build an ASGI app that serves ``orm``'s models over the REST protocol (``..wire``).
 
     Mount it in FastAPI/Starlette (``app.mount("/api", create_app(orm))``) or run it alone.
     The app does not open or close ``orm``: its owner does (e.g. in a lifespan).

@@ -3,7 +3,7 @@
 Called by ``app.py`` (and cached there per set of served models): each model's fields
 are compiled into a ``TypedDict`` whose JSON schema pydantic writes, so the document
 shows exactly the types the server validates; ``choices`` and plain defaults are added
-to the properties, and every route of ``wire.py`` gets its parameters and responses.
+to the properties, and every route of ``diaspora_async.wire`` gets its parameters and responses.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """The ``mysql`` adapter: MySQL 8 / MariaDB through aiomysql (or asyncmy), on the common pool.
 
 Sits under a data source (``create_data_source("main", "mysql", url=...)``) and above the
-driver. SQL comes from the shared compiler (``_sql.py``, MySQL dialect) and the shared SQL
-adapter (``_sql_adapter.py``); this module only opens connections (autocommit, utf8mb4,
-UTC session time zone, FOUND_ROWS so UPDATE counts matched rows), runs statements, and
-translates driver errors at one boundary (``translate_errors`` right inside each
-``acquire()``, so the pool sees our errors). The driver's own pool is not used:
-connections live in our ``Pool`` subclass, which drops any connection whose block failed
-at the connection level and keeps it after a plain server error (e.g. a duplicate key).
+driver. SQL comes from the shared compiler (``compile.py``, ``MySQLDialect`` in
+``dialect.py``) and the shared SQL adapter (``adapter.py``); this module only opens
+connections (autocommit, utf8mb4, UTC session time zone, FOUND_ROWS so UPDATE counts
+matched rows), runs statements, and translates driver errors at one boundary
+(``translate_errors`` right inside each ``acquire()``, so the pool sees our errors). The
+driver's own pool is not used: connections live in our ``Pool`` subclass, which drops any
+connection whose block failed at the connection level and keeps it after a plain server
+error (e.g. a duplicate key).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
-from ._sql import MySQLDialect
-from ._sql_adapter import SQLAdapter, Statement
-from .base import Capabilities
-from .pool import Pool, PoolOptions
+from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ..base import Capabilities
+from ..pool import Pool, PoolOptions
+from .adapter import SQLAdapter, Statement
+from .dialect import MySQLDialect
 
 __all__ = ["MySQLAdapter"]
 

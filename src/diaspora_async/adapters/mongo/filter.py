@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import QueryError
-from ..fields import FieldSpec, Kind
-from ..query.ast import (
+from ...errors import QueryError
+from ...fields import FieldSpec, Kind
+from ...query.ast import (
     And,
     Compare,
     Contains,
@@ -48,7 +48,7 @@ from ..query.ast import (
     SortKey,
     Xor,
 )
-from ..query.compiler import Compiler
+from ...query.compiler import Compiler
 
 __all__ = [
     "MATCH_NOTHING",

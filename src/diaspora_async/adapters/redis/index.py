@@ -1,6 +1,6 @@
 """Choosing the Redis index that narrows a query's candidates.
 
-Sits between ``adapters/redis.py`` and the canonical query AST: ``Planner.visit(where)``
+Sits between ``adapter.py`` and the canonical query AST: ``Planner.visit(where)``
 returns a ``Plan`` (a tree of id lists, index lookups and their intersections/unions) or
 None when no index applies and every id must be read. The plan only ever *narrows*:
 the adapter still filters the fetched rows with the reference matcher, so a plan may
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..query.ast import (
+from ...query.ast import (
     And,
     Compare,
     Equal,
@@ -35,7 +35,7 @@ from ..query.ast import (
     Node,
     Or,
 )
-from ._redis_codec import Layout, to_ms
+from .layout import Layout, to_ms
 
 __all__ = ["Both", "Either", "Ids", "Lookup", "Plan", "Planner", "evaluate", "lookups"]
 

@@ -1,6 +1,6 @@
 """The Lua scripts that make every Redis write one atomic round trip.
 
-Sits under ``adapters/redis.py``: for each collection the adapter asks ``scripts(layout)``
+Sits under ``adapter.py``: for each collection the adapter asks ``scripts(layout)``
 once and gets an insert, update, delete and drop script, each a shared body behind a
 prelude that names this collection's keys and indexes as Lua string literals (every byte
 written as a decimal escape, so no name can break out of its literal). A script checks
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from ._redis_codec import Layout
+from .layout import Layout
 
 __all__ = ["Script", "Scripts", "scripts"]
 

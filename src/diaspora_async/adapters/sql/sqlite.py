@@ -1,13 +1,14 @@
 """The ``sqlite`` adapter: SQLite through aiosqlite, on the common pool base.
 
 Sits under a data source (``create_data_source("local", "sqlite", path="app.db")``) and
-above aiosqlite. SQL comes from the shared compiler (``_sql.py``, SQLite dialect) and the
-shared SQL adapter (``_sql_adapter.py``). A file database gets a pool of aiosqlite
-connections (WAL mode, so readers never wait for the writer); ``":memory:"`` gets exactly
-one connection, opened at connect and kept until close, because each in-memory connection
-is a database of its own. Each operation runs as ONE job on the connection's worker
-thread (statement, fetch and, for a batch, BEGIN..COMMIT), so a cancelled task can never
-leave a transaction half done and the connection is always fit for reuse.
+above aiosqlite. SQL comes from the shared compiler (``compile.py``, ``SQLiteDialect`` in
+``dialect.py``) and the shared SQL adapter (``adapter.py``). A file database gets a pool
+of aiosqlite connections (WAL mode, so readers never wait for the writer); ``":memory:"``
+gets exactly one connection, opened at connect and kept until close, because each
+in-memory connection is a database of its own. Each operation runs as ONE job on the
+connection's worker thread (statement, fetch and, for a batch, BEGIN..COMMIT), so a
+cancelled task can never leave a transaction half done and the connection is always fit
+for reuse. The aiosqlite internals this needs are used only in ``_aiosqlite.py``.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from functools import partial
 from queue import SimpleQueue
 from typing import Any, ClassVar, TypeVar
 
 import aiosqlite
 
-from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
-from ._sql import SQLiteDialect
-from ._sql_adapter import SQLAdapter, Statement
-from .base import Capabilities
-from .pool import Pool, PoolOptions
+from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ..base import Capabilities
+from ..pool import Pool, PoolOptions
+from ._aiosqlite import is_open, submit
+from .adapter import SQLAdapter, Statement
+from .dialect import SQLiteDialect
 
 __all__ = ["SQLiteAdapter"]
 
@@ -94,23 +95,6 @@ def _script_job(db: sqlite3.Connection, statements: list[str]) -> None:
         db.execute(sql)
 
 
-def _is_open(conn: aiosqlite.Connection) -> bool:
-    # aiosqlite's own test before it queues anything (its worker thread runs, and the
-    # sqlite3 connection is there).
-    return bool(conn._running) and conn._connection is not None
-
-
-def _submit(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """Queue ``fn(db, *args)`` on the connection's worker thread; the future gets its
-    outcome. This is aiosqlite's ``Connection._execute`` without its coroutine (every
-    operation passes here; aiosqlite is pinned to the minor version this matches)."""
-    if not _is_open(conn):
-        raise ValueError("Connection closed")  # what aiosqlite raises: ConnectionLost for us
-    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-    conn._tx.put_nowait((future, partial(fn, conn._conn, *args)))
-    return future
-
-
 def _consume(task: asyncio.Future[Any]) -> None:
     # Whoever stopped waiting for the job (a cancelled caller) still consumes its outcome.
     if not task.cancelled():
@@ -139,11 +123,9 @@ class _SQLitePool(Pool[aiosqlite.Connection]):
     async def _ping(self, conn: aiosqlite.Connection) -> None:
         await conn.execute("SELECT 1")
 
-    def _alive(self, conn: aiosqlite.Connection) -> bool:
-        # A connection closed under the pool (its thread stopped) is replaced at checkout,
-        # so the operation that finds it still succeeds. (``_is_open``, inlined: this runs
-        # at every checkout.)
-        return bool(conn._running) and conn._connection is not None
+    # A connection closed under the pool (its thread stopped) is replaced at checkout, so
+    # the operation that finds it still succeeds. (No wrapper: this runs at every checkout.)
+    _alive = staticmethod(is_open)
 
     def _reusable_after(self, exc: BaseException) -> bool:
         # Jobs run whole on the worker thread (a cancelled await does not stop them and a
@@ -204,7 +186,7 @@ class SQLiteAdapter(SQLAdapter):
         # Pool.run, not ``async with acquire()`` + ``translate_errors()``: this is every
         # operation's path, and the lease and the guard cost an object and four calls
         # (two of them coroutines), measured at ~2% of a single-row write.
-        return self._pool.run(_submit, fn, *args, translate=self.translated)
+        return self._pool.run(submit, fn, *args, translate=self.translated)
 
     # Plain functions handing back the pool's coroutine: no coroutine of their own.
     def _fetch(self, sql: str, params: Sequence[Any]) -> Coroutine[Any, Any, list[Sequence[Any]]]:
@@ -221,7 +203,7 @@ class SQLiteAdapter(SQLAdapter):
         async with self._pool.acquire() as conn:
             with self.translate_errors():
                 chunks: SimpleQueue[Any] = SimpleQueue()
-                job = _submit(conn, _chunks_job, chunks)
+                job = submit(conn, _chunks_job, chunks)
                 job.add_done_callback(_consume)
                 end = _ROLLBACK
                 try:

@@ -2,13 +2,14 @@
 
 Sits under a data source (``create_data_source("docs", "mongo", url="mongodb://host/app")``,
 or ``client=<AsyncMongoClient | AsyncIOMotorClient>, database="app"``) and above the
-driver. One document per entity, ``_id`` = entity id; filters come from
-``_mongo_filter.py``; every batch is one driver call (``insert_many``, ``update_many`` or
-one ``bulk_write``, ``delete_many``). The driver pools its own sockets, so the common pool
-(``adapters/pool.py``) lends *permits* over the one shared client instead of connections:
-at most ``max_size`` operations run at once (the client's ``maxPoolSize`` is the same
-number), ``acquire_timeout`` raises ``PoolTimeout`` and ``stats()`` reads like every other
-adapter's, without pooling twice. Driver errors become ours in ``translate_error``.
+driver. One document per entity, ``_id`` = entity id; filters come from ``filter.py``;
+every batch is one driver call (``insert_many``, ``update_many`` or one ``bulk_write``,
+``delete_many``). The driver pools its own sockets, so the common pool (``adapters/pool.py``,
+as ``PermitPool`` from ``adapters/permits.py``) lends *permits* over the one shared client
+instead of connections: at most ``max_size`` operations run at once (the client's
+``maxPoolSize`` is the same number), ``acquire_timeout`` raises ``PoolTimeout`` and
+``stats()`` reads like every other adapter's, without pooling twice. Driver errors become
+ours in ``translate_error``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from bson.codec_options import CodecOptions
 from pymongo import AsyncMongoClient, IndexModel, UpdateMany, uri_parser
 from pymongo import errors as perr
 
-from ..errors import (
+from ...errors import (
     ConfigError,
     ConnectionLost,
     DataSourceError,
@@ -32,36 +33,16 @@ from ..errors import (
     IntegrityError,
     PoolTimeout,
 )
-from ..query.ast import Node, Query, SortKey
-from ._mongo_filter import MongoFilterCompiler, canonical, needs_canonical
-from .base import Adapter, Capabilities, CollectionSchema, Row
-from .pool import Pool, PoolOptions
+from ...query.ast import Node, Query, SortKey
+from ..base import Adapter, Capabilities, CollectionSchema, Row
+from ..permits import PERMIT, PermitPool
+from ..pool_options import PoolOptions
+from .filter import MongoFilterCompiler, canonical, needs_canonical
 
 __all__ = ["MongoAdapter"]
 
 _DUPLICATE = frozenset({11000, 11001, 12582})
 _CODEC = CodecOptions(document_class=dict, tz_aware=True, tzinfo=UTC)
-
-
-class _Permit:
-    """One of ``max_size`` tickets to use the shared client; holds no state of its own."""
-
-    __slots__ = ()
-
-
-class _PermitPool(Pool[_Permit]):
-    """The common pool, lending permits: the driver already pools (and heals) sockets."""
-
-    async def _open(self) -> _Permit:
-        return _Permit()
-
-    async def _close(self, conn: _Permit) -> None:
-        """Nothing to close: the client is closed by the adapter."""
-
-    def _reusable_after(self, exc: BaseException) -> bool:
-        # A permit carries no connection state; the driver discards a socket whose
-        # operation failed or was cancelled, so the permit is always fit to reuse.
-        return True
 
 
 @dataclass(eq=False, slots=True)
@@ -193,7 +174,7 @@ class MongoAdapter(Adapter):
             **client_options,
         }
         self._db: Any = None
-        self._pool = _PermitPool(name, options)
+        self._pool = PermitPool(name, options, PERMIT)
         self._known: dict[CollectionSchema, _Collection] = {}
 
     # -- lifecycle ---------------------------------------------------------------------

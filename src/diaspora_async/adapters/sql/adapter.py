@@ -15,11 +15,11 @@ from abc import abstractmethod
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from ..query.ast import Node, Query
-from ._sql import Dialect
-from ._sql_plan import TablePlan
-from .base import Adapter, CollectionSchema, Row
-from .pool import Pool
+from ...query.ast import Node, Query
+from ..base import Adapter, CollectionSchema, Row
+from ..pool import Pool
+from .dialect import Dialect
+from .plan import TablePlan
 
 __all__ = ["SQLAdapter", "Statement"]
 

@@ -5,12 +5,13 @@ Sits between a data source and redis-py's asyncio ``Connection``:
 Connections come from the common pool (``adapters/pool.py``): ``_RedisPool`` opens raw
 ``redis.asyncio.connection.Connection`` objects (redis-py connects and does the
 handshake) and the adapter drives them directly, packing batches and decoding replies
-itself (``_redis_resp.py``), so there is one bounded pool with the common guarantees and
+itself (``resp.py``), so there is one bounded pool with the common guarantees and
 no second pool inside redis-py. Every write is one ``EVALSHA`` of a per-collection script
-(``_redis_lua.py``) that checks, writes and maintains indexes atomically; reads are one
+(``scripts.py``) that checks, writes and maintains indexes atomically; reads are one
 pipelined batch of ``HGETALL`` after at most one pipelined batch of index lookups
-(``_redis_plan.py``); rows are filtered, sorted and sliced with the reference matcher so
-answers equal the memory adapter's. Key layout and value encoding: ``_redis_codec.py``.
+(``index.py``); rows are filtered, sorted and sliced with the reference matcher so
+answers equal the memory adapter's. Key layout and value encoding: ``layout.py``. The one
+private redis-py attribute used (the connection's stream reader) is read in ``_redispy.py``.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from typing import Any, ClassVar
 import redis.exceptions as rexc
 from redis.asyncio.connection import Connection, parse_url
 
-from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
-from ..query.ast import Node, Query
-from ..query.match import compile_predicate, sort_rows
-from ._redis_codec import Layout, layout
-from ._redis_lua import Script, Scripts, scripts
-from ._redis_plan import Lookup, Plan, Planner, evaluate, lookups
-from ._redis_resp import pack, read_replies
-from .base import Adapter, Capabilities, CollectionSchema, Row
-from .pool import Pool, PoolOptions
+from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ...query.ast import Node, Query
+from ...query.match import compile_predicate, sort_rows
+from ..base import Adapter, Capabilities, CollectionSchema, Row
+from ..pool import Pool, PoolOptions
+from ._redispy import reader
+from .index import Lookup, Plan, Planner, evaluate, lookups
+from .layout import Layout, layout
+from .resp import pack, read_replies
+from .scripts import Script, Scripts, scripts
 
 __all__ = ["RedisAdapter"]
 
@@ -62,14 +64,14 @@ class _RedisPool(Pool[Connection]):
 
     async def _ping(self, conn: Connection) -> None:
         await conn.send_packed_command(pack(_PING), check_health=False)
-        if await read_replies(conn._reader, 1) != [b"PONG"]:
+        if await read_replies(reader(conn), 1) != [b"PONG"]:
             raise rexc.ConnectionError("unexpected reply to PING")
 
     def _alive(self, conn: Connection) -> bool:
         # A server that closed the socket (CLIENT KILL, restart) has left EOF in the
         # reader: replace the connection now rather than fail the next command.
-        reader = conn._reader
-        return conn.is_connected and reader is not None and not reader.at_eof()
+        stream = reader(conn)
+        return conn.is_connected and stream is not None and not stream.at_eof()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -226,12 +228,12 @@ class RedisAdapter(Adapter):
         """Write one batch and read its ``want`` replies (``socket_timeout`` bounds them)."""
         await conn.send_packed_command(data, False)
         # redis-py opened the connection and did the handshake; from here the adapter
-        # reads its own replies from the connection's stream (see _redis_resp).
+        # reads its own replies from the connection's stream (see resp.py).
         if self._timeout is None:
-            return await read_replies(conn._reader, want)
+            return await read_replies(reader(conn), want)
         try:
             async with asyncio.timeout(self._timeout):
-                return await read_replies(conn._reader, want)
+                return await read_replies(reader(conn), want)
         except TimeoutError:
             raise rexc.TimeoutError(f"no reply within {self._timeout:g} s") from None
 

@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from ..errors import (
+from .errors import (
     ConfigError,
     DataSourceError,
     DiasporaError,
@@ -58,8 +58,8 @@ from ..errors import (
     UnsupportedQuery,
     ValidationError,
 )
-from ..query.ast import And, Compare, Node, Not, Or, SortKey, Xor
-from ..query.compiler import Compiler
+from .query.ast import And, Compare, Node, Not, Or, SortKey, Xor
+from .query.compiler import Compiler
 
 __all__ = [
     "COUNT",

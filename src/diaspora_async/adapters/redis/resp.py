@@ -1,6 +1,6 @@
 """The Redis wire protocol (RESP2/RESP3) for the adapter's own request/reply exchanges.
 
-Sits between ``adapters/redis.py`` and a redis-py connection's socket streams: redis-py
+Sits between ``adapter.py`` and a redis-py connection's socket streams: redis-py
 opens the connection and performs the handshake (AUTH, SELECT, HELLO); after that the
 adapter packs its commands with ``pack`` and reads exactly the replies it expects with
 ``read_replies``. Both exist for speed: redis-py's pure-Python parser awaits once per

@@ -1,6 +1,7 @@
 """A table plan: everything about one model in one SQL source, computed once.
 
-Sits between the shared SQL adapter (``_sql_adapter.py``) and the compiler (``_sql.py``).
+Sits between the shared SQL adapter (``adapter.py``), the WHERE compiler (``compile.py``),
+the engine ``Dialect`` (``dialect.py``) and the JSON codecs (``json.py``).
 A plan is built the first time a ``CollectionSchema`` is seen and holds the quoted table
 and columns (per-source remaps applied), the DDL, per-column encoders/decoders, and a cache
 of statement texts keyed by their shape (how many ids, which changed columns, which sort
@@ -15,12 +16,14 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
-from ..errors import QueryError
-from ..fields import FieldSpec, Kind
-from ..query.ast import Node, Query, SortKey
-from ..rows import building
-from ._sql import JSON_KINDS, Dialect, compile_where, from_json, str_list_to_json, to_json
-from .base import CollectionSchema, Row
+from ...errors import QueryError
+from ...fields import FieldSpec, Kind
+from ...query.ast import Node, Query, SortKey
+from ...rows import building
+from ..base import CollectionSchema, Row
+from .compile import compile_where
+from .dialect import Dialect
+from .json import JSON_KINDS, from_json, str_list_to_json, to_json
 
 __all__ = ["TablePlan"]
 

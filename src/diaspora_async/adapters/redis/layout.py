@@ -1,6 +1,6 @@
 """How the Redis adapter lays one model out in keys and encodes its values.
 
-Sits under ``adapters/redis.py``: the adapter asks ``layout(prefix, schema)`` once per
+Sits under ``adapter.py``: the adapter asks ``layout(prefix, schema)`` once per
 schema and gets a ``Layout`` holding every key name, the per-field encoders (row value ->
 hash field value) and decoders (``HGETALL`` reply -> row), and the index plan inputs.
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import ConfigError
-from .base import CollectionSchema, Row
+from ...errors import ConfigError
+from ..base import CollectionSchema, Row
 
 __all__ = ["EQ_KINDS", "NUM_KINDS", "Layout", "layout", "to_ms"]
 

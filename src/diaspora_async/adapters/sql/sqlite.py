@@ -101,17 +101,64 @@ def _consume(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+async def _run_pragmas(conn: aiosqlite.Connection, pragmas: list[str]) -> None:
+    # Each cursor is closed at once: a ``journal_mode`` statement left un-reset keeps
+    # the file locked, and every other connection's first statement then fails
+    # "database is locked" once its busy timeout runs out.
+    for pragma in pragmas:
+        async with conn.execute(pragma) as cursor:
+            await cursor.fetchall()
+
+
+async def _set_up_file(conn: aiosqlite.Connection, pragmas: list[str], patience: float) -> None:
+    """Run the connection's pragmas and put the file in WAL mode. Another process (or
+    registry) setting up the same new file makes SQLite answer "locked" at once, without
+    the busy handler, so retry the whole setup with backoff for ``patience`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    delay = 0.001
+    while True:
+        try:
+            await _run_pragmas(conn, [*pragmas, "PRAGMA journal_mode = WAL"])
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(delay)  # a back-off between attempts, not a synchronisation
+        delay = min(delay * 2, 0.05)
+
+
 class _SQLitePool(Pool[aiosqlite.Connection]):
-    def __init__(self, source: str, options: PoolOptions, path: str, pragmas: list[str]) -> None:
+    def __init__(
+        self, source: str, options: PoolOptions, path: str, pragmas: list[str], wal: float | None
+    ) -> None:
         super().__init__(source, options)
         self._path = path
         self._pragmas = pragmas
+        # WAL is a property of the file, set once: the first connection switches it while
+        # the pool's other connections wait (racing for the switch is "database is
+        # locked" at once, whatever the busy timeout). ``wal``: seconds to keep trying when
+        # another process switches the same file; None for ":memory:".
+        self._wal = wal
+        self._wal_set = False
+        self._setup = asyncio.Lock()
+
+    def reset(self) -> None:
+        """Check the file's journal mode again on the next open (after a close)."""
+        self._wal_set = False
 
     async def _open(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self._path, isolation_level=None)
         try:
-            for pragma in self._pragmas:
-                await conn.execute(pragma)
+            if self._wal is None or self._wal_set:
+                await _run_pragmas(conn, self._pragmas)
+            else:
+                async with self._setup:
+                    if self._wal_set:  # another connection of this pool did it meanwhile
+                        await _run_pragmas(conn, self._pragmas)
+                    else:
+                        await _set_up_file(conn, self._pragmas, self._wal)
+                        self._wal_set = True
         except BaseException:
             await conn.close()
             raise
@@ -171,12 +218,13 @@ class SQLiteAdapter(SQLAdapter):
         super().__init__(name, config)
         pragmas = [f"PRAGMA busy_timeout = {int(busy * 1000)}"]
         if not memory:
-            pragmas += ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"]
+            pragmas.append("PRAGMA synchronous = NORMAL")
         self.path = path
-        self._pool = _SQLitePool(name, options, path, pragmas)
+        self._pool = _SQLitePool(name, options, path, pragmas, None if memory else busy)
 
     async def connect(self) -> None:
         """Open the pool (the one connection of an in-memory database)."""
+        self._pool.reset()
         await self._pool.open()
 
     def _types(self) -> tuple[Mapping[str, str], str, bool]:

@@ -21,6 +21,7 @@ from . import errors, server
 from .adapters.base import Adapter, Capabilities, CollectionSchema
 from .entities import Entity, EntitySet, EntityState
 from .errors import (
+    AccessDenied,
     ConfigError,
     ConnectionLost,
     DataSourceError,
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALL",
+    "AccessDenied",
     "Adapter",
     "Capabilities",
     "CollectionSchema",

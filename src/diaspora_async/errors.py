@@ -17,6 +17,8 @@ The tree::
     ├── DataSourceError         a store failed; carries ``.source``
     │   ├── ConnectionLost      the connection broke or could not be made
     │   ├── PoolTimeout         no connection could be borrowed in time
+    │   ├── AccessDenied        the store refused the credentials or the database:
+    │   │                       not retried, retrying cannot help
     │   └── IntegrityError      a unique constraint refused the write (duplicate id)
     └── FanOutError             one or more sources of a multi-source write failed;
                                 an ``ExceptionGroup`` with ``.succeeded`` and ``.failed``
@@ -28,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "AccessDenied",
     "ConfigError",
     "ConnectionLost",
     "DataSourceError",
@@ -100,6 +103,14 @@ class DataSourceError(DiasporaError):
 
 class ConnectionLost(DataSourceError):
     """The connection to the store broke, or could not be opened."""
+
+
+class AccessDenied(DataSourceError):
+    """The store refused to connect: bad credentials, or no such database.
+
+    Unlike ``ConnectionLost`` it is never retried (a new attempt gets the same answer):
+    the pool makes one connection attempt and raises this; fix the data source's config.
+    """
 
 
 class PoolTimeout(DataSourceError):

@@ -16,8 +16,10 @@ import pytest
 
 from diaspora_async.adapters.pool import Pool, PoolOptions
 from diaspora_async.errors import (
+    AccessDenied,
     ConfigError,
     ConnectionLost,
+    DiasporaError,
     IntegrityError,
     PoolTimeout,
     QueryError,
@@ -570,6 +572,38 @@ async def test_open_diaspora_error_is_not_wrapped() -> None:
         async with pool.acquire():
             pass
     assert info.value is pool.open_error
+    check(pool, size=0, opening=0)
+
+
+async def test_open_failure_is_classified_by_the_adapter_once() -> None:
+    pool = FakePool(max_size=1)
+    asked: list[Exception] = []
+
+    def classify(exc: Exception) -> DiasporaError:
+        asked.append(exc)
+        return AccessDenied("fake", f"refused: {exc}")
+
+    pool._classify = classify
+    pool.open_error = OSError("bad password")
+    with pytest.raises(AccessDenied, match="bad password") as info:
+        async with pool.acquire():
+            pass
+    assert info.value.__cause__ is pool.open_error
+    assert asked == [pool.open_error]  # one attempt, one question
+    check(pool, size=0, opening=0)
+
+
+async def test_a_failing_classifier_falls_back_to_connection_lost() -> None:
+    pool = FakePool()
+
+    def classify(exc: Exception) -> DiasporaError:
+        raise RuntimeError("buggy")
+
+    pool._classify = classify
+    pool.open_error = OSError("refused")
+    with pytest.raises(ConnectionLost, match="refused"):
+        async with pool.acquire():
+            pass
     check(pool, size=0, opening=0)
 
 

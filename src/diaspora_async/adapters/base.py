@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar
 
-from ..errors import ConfigError, DataSourceError, DiasporaError
+from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError
 from ..fields import ID_FIELD, FieldSpec
 from ..query.ast import Node, Query
 
@@ -183,6 +183,14 @@ class Adapter(ABC):
     def translate_error(self, exc: Exception) -> DiasporaError:
         """Map a driver exception to a ``DataSourceError`` subclass; override per driver."""
         return DataSourceError(self.name, f"{type(exc).__name__}: {exc}")
+
+    def classify_connect_error(self, exc: Exception) -> DiasporaError:
+        """Map what opening a connection raised to our error; the pool asks this.
+
+        Return ``AccessDenied`` when the store refused the credentials or the database
+        (the pool then makes no further attempt); the default is ``ConnectionLost``.
+        """
+        return ConnectionLost(self.name, f"could not connect: {exc!r}")
 
     def translated(self, exc: BaseException) -> BaseException:
         """``exc`` as it should leave the adapter: a driver error becomes ours

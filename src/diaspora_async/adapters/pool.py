@@ -60,11 +60,21 @@ class Pool(ABC, Generic[C]):
     Args:
         source: the data source's name, carried by every error the pool raises.
         options: sizing and timeouts.
+        classify: the adapter's ``classify_connect_error``: turns what ``_open`` raised
+            into our error (e.g. ``AccessDenied``, which is never retried); without it, a
+            failed open is ``ConnectionLost``.
     """
 
-    def __init__(self, source: str, options: PoolOptions) -> None:
+    def __init__(
+        self,
+        source: str,
+        options: PoolOptions,
+        *,
+        classify: Callable[[Exception], DiasporaError] | None = None,
+    ) -> None:
         self.source = source
         self.options = options
+        self._classify = classify
         self._idle: deque[_Entry[C]] = deque()  # right end = last returned (LIFO keeps warm)
         self._borrowed: set[_Entry[C]] = set()  # owned by a task, also while being pinged
         self._opening: set[_Slot] = set()  # slots whose _open() runs or is granted
@@ -296,7 +306,7 @@ class Pool(ABC, Generic[C]):
                 raise ConnectionLost(self.source, f"no connection within {timeout:g} s") from exc
             if isinstance(exc, DiasporaError) or not isinstance(exc, Exception):
                 raise
-            raise ConnectionLost(self.source, f"could not connect: {exc!r}") from exc
+            raise self._connect_error(exc) from exc
         self._counts["opened"] += 1
         if generation != self._generation:  # the pool closed (and maybe reopened) meanwhile
             self._spawn_close(conn)
@@ -307,6 +317,14 @@ class Pool(ABC, Generic[C]):
         entry = _Entry(conn, now, now)
         self._borrowed.add(entry)
         return entry
+
+    def _connect_error(self, exc: Exception) -> DiasporaError:
+        """What a failed ``_open`` raises: the adapter's classification (one attempt; an
+        ``AccessDenied`` is final), else ``ConnectionLost``."""
+        if self._classify is not None:
+            with contextlib.suppress(Exception):  # a buggy classifier must not hide exc
+                return self._classify(exc)
+        return ConnectionLost(self.source, f"could not connect: {exc!r}")
 
     def _fitness(self, entry: _Entry[C]) -> int:
         """``_FIT``, ``_PING`` (idle long enough for a health check) or ``_UNFIT``."""

@@ -26,6 +26,7 @@ from pymongo import AsyncMongoClient, IndexModel, UpdateMany, uri_parser
 from pymongo import errors as perr
 
 from ...errors import (
+    AccessDenied,
     ConfigError,
     ConnectionLost,
     DataSourceError,
@@ -42,6 +43,7 @@ from .filter import MongoFilterCompiler, canonical, needs_canonical
 __all__ = ["MongoAdapter"]
 
 _DUPLICATE = frozenset({11000, 11001, 12582})
+_DENIED = frozenset({18})  # AuthenticationFailed (the driver authenticates on first use)
 _CODEC = CodecOptions(document_class=dict, tz_aware=True, tzinfo=UTC)
 
 
@@ -190,8 +192,7 @@ class MongoAdapter(Adapter):
                 document_class=dict, tz_aware=True, tzinfo=UTC
             )
             self._db = self._client.get_database(self.database, codec_options=codec)
-        with self.translate_errors():
-            await self._pool.open()
+        await self._pool.open()  # permits: nothing to refuse; the ping meets the server
         await self.ping()
 
     async def close(self) -> None:
@@ -355,8 +356,8 @@ class MongoAdapter(Adapter):
     @asynccontextmanager
     async def _borrow(self) -> AsyncIterator[None]:
         """Hold a permit for one driver call; the one boundary for driver errors."""
-        with self.translate_errors():
-            async with self._pool.acquire():
+        async with self._pool.acquire():
+            with self.translate_errors():
                 yield
 
     def translate_error(self, exc: Exception) -> DiasporaError:
@@ -377,6 +378,12 @@ class MongoAdapter(Adapter):
             return PoolTimeout(self.name, what)
         if isinstance(exc, perr.ConnectionFailure):  # AutoReconnect, NetworkTimeout, ...
             return ConnectionLost(self.name, what)
+        if isinstance(exc, perr.OperationFailure) and exc.code in _DENIED:
+            return AccessDenied(
+                self.name,
+                f"server refused the credentials: {what}; check the url's user, password "
+                "and authSource (retrying cannot help)",
+            )
         if isinstance(exc, perr.OperationFailure) and exc.code in _DUPLICATE:
             return IntegrityError(self.name, f"duplicate key: {exc}")
         return DataSourceError(self.name, what)

@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import redis.exceptions as rexc
 from redis.asyncio.connection import Connection, parse_url
 
-from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ...errors import (
+    AccessDenied,
+    ConfigError,
+    ConnectionLost,
+    DataSourceError,
+    DiasporaError,
+    IntegrityError,
+)
 from ...query.ast import Node, Query
 from ...query.match import compile_predicate, sort_rows
 from ..base import Adapter, Capabilities, CollectionSchema, Row
@@ -44,8 +51,14 @@ _PING = (b"PING",)
 class _RedisPool(Pool[Connection]):
     """The common pool over raw redis-py connections (one TCP connection each)."""
 
-    def __init__(self, source: str, options: PoolOptions, conn_kwargs: dict[str, Any]) -> None:
-        super().__init__(source, options)
+    def __init__(
+        self,
+        source: str,
+        options: PoolOptions,
+        conn_kwargs: dict[str, Any],
+        classify: Callable[[Exception], DiasporaError] | None = None,
+    ) -> None:
+        super().__init__(source, options, classify=classify)
         kwargs = dict(conn_kwargs)
         self._cls: type[Connection] = kwargs.pop("connection_class", Connection)
         self._kwargs = kwargs
@@ -145,15 +158,14 @@ class RedisAdapter(Adapter):
         self._timeout: float | None = None if socket_timeout is None else float(socket_timeout)
         self.fetched = 0
         self.round_trips = 0
-        self._pool = _RedisPool(name, options, kwargs)
+        self._pool = _RedisPool(name, options, kwargs, self.classify_connect_error)
         self._known: dict[CollectionSchema, _Collection] = {}
         self._by_structure: dict[tuple[Any, ...], _Collection] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def connect(self) -> None:
         """Open the pool (``min_size`` connections) and check the server answers."""
-        with self.translate_errors():
-            await self._pool.open()
+        await self._pool.open()  # raises ours: the pool asks classify_connect_error
         await self.ping()
 
     async def close(self) -> None:
@@ -199,29 +211,51 @@ class RedisAdapter(Adapter):
             return ConnectionLost(self.name, f"{type(exc).__name__}: {exc}")
         return DataSourceError(self.name, f"{type(exc).__name__}: {exc}")
 
+    def classify_connect_error(self, exc: Exception) -> DiasporaError:
+        """Refused credentials (``WRONGPASS``, ``NOAUTH``, invalid username-password) or a
+        db number the server does not have -> ``AccessDenied`` (not retried); anything
+        else -> ``ConnectionLost``."""
+        text = str(exc)
+        if isinstance(exc, rexc.AuthenticationError) or text.startswith(
+            ("WRONGPASS", "NOAUTH", "invalid username-password")
+        ):
+            what = "bad credentials"
+        elif "DB index is out of range" in text or "invalid DB index" in text:
+            what = "no such db number"
+        else:
+            return super().classify_connect_error(exc)
+        return AccessDenied(
+            self.name,
+            f"server refused the connection ({what}): {type(exc).__name__}: {exc}; "
+            "check the url's user, password and db number (retrying cannot help)",
+        )
+
     async def _run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Send read-only (repeatable) ``commands`` as one pipeline; return every reply.
 
         A connection the server dropped without the pool seeing it yet (its EOF not yet
         read) fails the exchange with a connection error; reads are safe to repeat, so
-        they get one more try on another connection. Writes (``_eval``) never retry.
+        they get one more try on another connection. A connection that could not be
+        opened is not retried, and writes (``_eval``) never retry.
         """
-        self.round_trips += 1
-        with self.translate_errors():
-            try:
-                return await self._exchange(commands)
-            except rexc.ConnectionError:
-                self.round_trips += 1
-                return await self._exchange(commands)
-
-    async def _exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         # Every reply is read even after an error reply, so the connection stays in step.
-        data = pack(commands[0]) if len(commands) == 1 else b"".join(map(pack, commands))
-        async with self._pool.acquire() as conn:
-            replies = await self._send(conn, data, len(commands))
+        with self.translate_errors():
+            data = pack(commands[0]) if len(commands) == 1 else b"".join(map(pack, commands))
+        for retry in (True, False):
+            self.round_trips += 1
+            borrowed = False
+            try:
+                async with self._pool.acquire() as conn:
+                    borrowed = True
+                    with self.translate_errors():
+                        replies = await self._send(conn, data, len(commands))
+                break
+            except ConnectionLost as exc:
+                if not (retry and borrowed and isinstance(exc.__cause__, rexc.ConnectionError)):
+                    raise
         for reply in replies:
             if isinstance(reply, rexc.ResponseError):
-                raise reply
+                raise self.translate_error(reply) from reply
         return replies
 
     async def _send(self, conn: Connection, data: bytes, want: int) -> list[Any]:
@@ -240,14 +274,14 @@ class RedisAdapter(Adapter):
     async def _eval(self, script: Script, args: Sequence[Any]) -> Any:
         """Run a write script in one round trip (``EVAL`` again if the server lost it)."""
         self.round_trips += 1
-        with self.translate_errors():
-            async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn:
+            with self.translate_errors():
                 reply = (await self._send(conn, pack((b"EVALSHA", script.sha, 0, *args)), 1))[0]
                 if isinstance(reply, rexc.NoScriptError):  # a restarted server forgot it
                     reply = (await self._send(conn, pack((b"EVAL", script.source, 0, *args)), 1))[0]
-            if isinstance(reply, rexc.ResponseError):
-                raise reply
-            return reply
+        if isinstance(reply, rexc.ResponseError):
+            raise self.translate_error(reply) from reply
+        return reply
 
     def _refused(self, schema: CollectionSchema, reply: Any) -> None:
         if isinstance(reply, list):

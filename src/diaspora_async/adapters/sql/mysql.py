@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
-from ...errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, IntegrityError
+from ...errors import (
+    AccessDenied,
+    ConfigError,
+    ConnectionLost,
+    DataSourceError,
+    DiasporaError,
+    IntegrityError,
+)
 from ..base import Capabilities
 from ..pool import Pool, PoolOptions
 from .adapter import SQLAdapter, Statement
@@ -31,6 +38,8 @@ _FOUND_ROWS = 2  # CLIENT.FOUND_ROWS: UPDATE reports matched rows, not changed r
 _DUPLICATE = {1062, 1169, 1586, 1022}
 # Server gone, connection lost/killed, server shutting down, packets out of order.
 _LOST = {1053, 1927, 2003, 2006, 2013, 2014, 2045, 2055}
+# Refused at connect: access denied (credentials), no access to / no such database.
+_DENIED = {1044: "no access to the database", 1045: "bad credentials", 1049: "unknown database"}
 
 _TYPES = {
     "id": "VARCHAR(64)",
@@ -100,9 +109,14 @@ class _Driver:
 
 class _MySQLPool(Pool[Any]):
     def __init__(
-        self, source: str, options: PoolOptions, driver: _Driver, settings: dict[str, Any]
+        self,
+        source: str,
+        options: PoolOptions,
+        driver: _Driver,
+        settings: dict[str, Any],
+        classify: Callable[[Exception], DiasporaError] | None = None,
     ) -> None:
-        super().__init__(source, options)
+        super().__init__(source, options, classify=classify)
         self._driver = driver
         self._settings = settings
 
@@ -184,7 +198,7 @@ class MySQLAdapter(SQLAdapter):
         super().__init__(name, config)
         self.driver = driver.name
         self._driver = driver
-        self._pool = _MySQLPool(name, options, driver, settings)
+        self._pool = _MySQLPool(name, options, driver, settings, self.classify_connect_error)
         self._mariadb = True
         self._version = ""
 
@@ -221,6 +235,18 @@ class MySQLAdapter(SQLAdapter):
         if lost or isinstance(exc, ConnectionError | OSError | asyncio.IncompleteReadError):
             return ConnectionLost(self.name, msg)
         return DataSourceError(self.name, msg)
+
+    def classify_connect_error(self, exc: Exception) -> DiasporaError:
+        """Access denied (1045), no access to (1044) or unknown database (1049) ->
+        ``AccessDenied`` (not retried); anything else -> ``ConnectionLost``."""
+        what = _DENIED.get(_errno(exc) or 0)
+        if what is not None:
+            return AccessDenied(
+                self.name,
+                f"server refused the connection ({what}): {type(exc).__name__}: {exc}; "
+                "check the url's user, password and database (retrying cannot help)",
+            )
+        return super().classify_connect_error(exc)
 
     # -- driver primitives -------------------------------------------------------------
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:

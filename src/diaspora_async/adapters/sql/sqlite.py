@@ -143,6 +143,10 @@ class _SQLitePool(Pool[aiosqlite.Connection]):
         self._wal_set = False
         self._setup = asyncio.Lock()
 
+    def _file_ready(self) -> bool:
+        # A method, not the attribute: the flag changes while this task awaits the lock.
+        return self._wal_set
+
     def reset(self) -> None:
         """Check the file's journal mode again on the next open (after a close)."""
         self._wal_set = False
@@ -154,7 +158,7 @@ class _SQLitePool(Pool[aiosqlite.Connection]):
                 await _run_pragmas(conn, self._pragmas)
             else:
                 async with self._setup:
-                    if self._wal_set:  # another connection of this pool did it meanwhile
+                    if self._file_ready():  # another connection of this pool did it meanwhile
                         await _run_pragmas(conn, self._pragmas)
                     else:
                         await _set_up_file(conn, self._pragmas, self._wal)

@@ -66,7 +66,7 @@ async def drop_all(orm: da.Diaspora, only: str | None = None) -> None:
             ds = orm.data_sources.get(source)
             if ds is not None and ds.connected:
                 await ds.adapter.drop(meta.schema_for(source))
-                ds._schemas.pop(meta.name, None)
+                ds.forget_schema(meta.name)
 
 
 @pytest.fixture(

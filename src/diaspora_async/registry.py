@@ -82,6 +82,14 @@ class DataSource:
                 self._schemas[schema.model] = known = schema
         return known
 
+    def forget_schema(self, model: str) -> None:
+        """Forget that ``model``'s schema was ensured, so the next use ensures it again.
+
+        For when its table/collection was dropped behind the registry's back (test
+        fixtures, migrations); unknown names are ignored.
+        """
+        self._schemas.pop(model, None)
+
 
 class Diaspora:
     """The registry: data sources, adapters and models.

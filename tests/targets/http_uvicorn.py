@@ -25,9 +25,9 @@ from typing import Any
 
 import uvicorn
 
-from . import Target
 import diaspora_async as da
 
+from . import Target
 from .http import server_app, server_orm
 
 

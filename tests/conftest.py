@@ -2,7 +2,8 @@
 
 ``db`` gives a connected registry with a data source ``main`` on the target adapter and
 ``aux`` on memory (for fan-out), plus the standard models of ``tests/models.py``. Every
-collection the test touched is dropped before and after it.
+collection the test touched is dropped after it (and, once per target and session, before
+the first test: leftovers of an earlier, interrupted run).
 
 ``@pytest.mark.needs("unique_indexes", ...)`` on a test using ``db`` skips it, with the
 reason, on targets whose adapter's ``Capabilities`` lack any of the named ones (a name
@@ -76,6 +77,7 @@ async def drop_all(orm: da.Diaspora, only: str | None = None) -> None:
                 ds.forget_schema(meta.name)
 
 
+_swept: set[str] = set()  # targets whose leftovers of earlier runs were dropped
 CAPABILITIES = frozenset(f.name for f in dataclasses.fields(Capabilities))
 
 
@@ -107,7 +109,9 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[DB]:
         models = declare_standard_models(orm)
         await orm.connect()
         try:
-            await drop_all(orm)  # leftovers of an earlier, interrupted run
+            if target.id not in _swept:  # leftovers of an earlier, interrupted run: once per
+                await drop_all(orm)  # target and session, as every test drops its own after it
+                _swept.add(target.id)
             yield DB(orm, target, models)
         finally:
             try:

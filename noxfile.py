@@ -1,6 +1,6 @@
-"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``,
-``nox -s bench``. ``nox -s services`` starts the local test services (MariaDB, Redis and the
-MongoDB wire-protocol server) when they are not running."""
+"""Developer tasks: ``nox -s demo``, ``nox -s tests``, ``nox -s coverage``, ``nox -s lint``,
+``nox -s typecheck``, ``nox -s bench``. ``nox -s services`` starts the local test services
+(MariaDB, Redis and the MongoDB wire-protocol server) when they are not running."""
 
 from __future__ import annotations
 
@@ -35,6 +35,17 @@ def tests(session: nox.Session) -> None:
     """Run the whole test suite; service-backed tests skip (or fail under CI=true)."""
     session.install("-e", ".[all]", *TEST_DEPS)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def coverage(session: nox.Session) -> None:
+    """The whole suite under coverage (branch); fails below ``fail_under`` in pyproject.toml.
+
+    A session of its own, not ``--cov`` in ``tests``: tracing nearly doubles the run time.
+    Needs every service up (``nox -s services``), or the skipped tests lower the total.
+    """
+    session.install("-e", ".[all]", *TEST_DEPS, "pytest-cov>=5")
+    session.run("pytest", "--cov", "--cov-report=term", *session.posargs)
 
 
 @nox.session(python=PYTHON)

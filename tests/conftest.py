@@ -2,11 +2,17 @@
 
 ``db`` gives a connected registry with a data source ``main`` on the target adapter and
 ``aux`` on memory (for fan-out), plus the standard models of ``tests/models.py``. Every
-collection the test touched is dropped before and after it.
+collection the test touched is dropped after it (and, once per target and session, before
+the first test: leftovers of an earlier, interrupted run).
+
+``@pytest.mark.needs("unique_indexes", ...)`` on a test using ``db`` skips it, with the
+reason, on targets whose adapter's ``Capabilities`` lack any of the named ones (a name
+that is not a capability is an error, so a typo cannot silently skip a test).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from collections.abc import AsyncIterator
@@ -15,6 +21,8 @@ from typing import Any
 import pytest
 
 import diaspora_async as da
+from diaspora_async.adapters import resolve
+from diaspora_async.adapters.base import Capabilities
 from tests import targets as targets_pkg
 from tests.models import declare_standard_models
 from tests.targets import Target
@@ -66,7 +74,26 @@ async def drop_all(orm: da.Diaspora, only: str | None = None) -> None:
             ds = orm.data_sources.get(source)
             if ds is not None and ds.connected:
                 await ds.adapter.drop(meta.schema_for(source))
-                ds._schemas.pop(meta.name, None)
+                ds.forget_schema(meta.name)
+
+
+_swept: set[str] = set()  # targets whose leftovers of earlier runs were dropped
+CAPABILITIES = frozenset(f.name for f in dataclasses.fields(Capabilities))
+
+
+def skip_unless_capable(node: pytest.Item, target: Target) -> None:
+    """Skip ``node`` when ``target``'s adapter lacks a capability its ``needs`` marks name."""
+    needed = [name for mark in node.iter_markers("needs") for name in mark.args]
+    unknown = sorted(set(needed) - CAPABILITIES)
+    if unknown:
+        pytest.fail(
+            f"@pytest.mark.needs names unknown capabilities {unknown}; known: {sorted(CAPABILITIES)}",
+            pytrace=False,
+        )
+    capabilities = resolve(target.label).capabilities
+    missing = [name for name in needed if not getattr(capabilities, name)]
+    if missing:
+        pytest.skip(f"the {target.label} adapter lacks {', '.join(missing)}")
 
 
 @pytest.fixture(
@@ -74,6 +101,7 @@ async def drop_all(orm: da.Diaspora, only: str | None = None) -> None:
 )
 async def db(request: pytest.FixtureRequest) -> AsyncIterator[DB]:
     target: Target = request.param
+    skip_unless_capable(request.node, target)
     async with target.open() as config:
         orm = da.Diaspora()
         orm.create_data_source("main", target.label, **config)
@@ -81,7 +109,9 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[DB]:
         models = declare_standard_models(orm)
         await orm.connect()
         try:
-            await drop_all(orm)  # leftovers of an earlier, interrupted run
+            if target.id not in _swept:  # leftovers of an earlier, interrupted run: once per
+                await drop_all(orm)  # target and session, as every test drops its own after it
+                _swept.add(target.id)
             yield DB(orm, target, models)
         finally:
             try:

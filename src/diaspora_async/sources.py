@@ -88,12 +88,13 @@ class DataSource:
         """The schema ensured for ``model`` on the current connection, if any."""
         return self._schemas.get(model)
 
-    def forget(self, model: str | None = None) -> None:
-        """Ensure ``model``'s schema (every model's, without one) again on next use."""
-        if model is None:
-            self._schemas.clear()
-        else:
-            self._schemas.pop(model, None)
+    def forget_schema(self, model: str) -> None:
+        """Forget that ``model``'s schema was ensured, so the next use ensures it again.
+
+        For when its table/collection was dropped behind the registry's back (test
+        fixtures, migrations); unknown names are ignored.
+        """
+        self._schemas.pop(model, None)
 
     async def ensure(self, schema: CollectionSchema) -> CollectionSchema:
         """Create ``schema``'s table/collection/indexes once per connection."""

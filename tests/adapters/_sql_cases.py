@@ -101,7 +101,7 @@ async def registry(label: str, config: dict[str, Any]) -> AsyncIterator[tuple[da
     adapter = orm.data_sources["main"].adapter
     schema = model.__meta__.schema_for("main")
     await adapter.drop(schema)
-    orm.data_sources["main"]._schemas.clear()
+    orm.data_sources["main"].forget_schema(model.__meta__.name)
     try:
         yield orm, model
     finally:

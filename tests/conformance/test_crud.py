@@ -138,9 +138,8 @@ async def test_batch_with_a_duplicate_writes_nothing(db: DB) -> None:
     assert [e.title for e in await db.Article.find_many()] == ["first"]
 
 
+@pytest.mark.needs("unique_indexes")
 async def test_unique_field(db: DB) -> None:
-    if not db.capabilities.unique_indexes:
-        pytest.skip("adapter does not enforce unique indexes")
     await db.Article.insert({"title": "a", "slug": "s"})
     await db.Article.insert({"title": "b"})  # None does not collide
     await db.Article.insert({"title": "c"})

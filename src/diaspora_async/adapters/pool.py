@@ -21,33 +21,19 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from .. import errors
 from ..errors import ConnectionLost, DiasporaError, PoolTimeout
+from .pool_entries import Entry as _Entry
+from .pool_entries import Slot as _Slot
 from .pool_options import PoolOptions
 
 __all__ = ["Pool", "PoolOptions"]
 
 C = TypeVar("C")
 T = TypeVar("T")
-
-
-@dataclass(eq=False, slots=True)
-class _Entry(Generic[C]):
-    """An open connection and its ages (``Pool._clock`` seconds); hashed by identity."""
-
-    conn: C
-    created: float
-    last_used: float
-
-
-class _Slot:
-    """A place under ``max_size`` reserved for a connection that is still to be opened."""
-
-    __slots__ = ()
 
 
 class Pool(ABC, Generic[C]):

@@ -90,6 +90,19 @@ async def _check(
     path: str | None = None,
     **config: object,
 ) -> None:
+    for min_size in (0, 3):  # one attempt, whatever the pool opens at connect
+        await _check_once(label, url, words, user, password, path, min_size=min_size, **config)
+
+
+async def _check_once(
+    label: str,
+    url: str,
+    words: tuple[str, ...],
+    user: str | None,
+    password: str | None,
+    path: str | None,
+    **config: object,
+) -> None:
     parts = urlsplit(url)
     proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or 0)
     async with proxy.running() as port:

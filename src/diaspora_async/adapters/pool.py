@@ -112,7 +112,7 @@ class Pool(ABC, Generic[C]):
         return self._closed
 
     async def open(self) -> None:
-        """Open ``min_size`` connections concurrently; idempotent once it succeeded.
+        """Open ``min_size`` connections (one, then the rest at once); idempotent.
 
         A pool whose ``close()`` has finished can be opened again (a registry that is
         connected, closed and connected again reuses its adapters).
@@ -130,6 +130,11 @@ class Pool(ABC, Generic[C]):
         self._started = True
         missing = self.options.min_size - self._size()
         try:
+            if missing > 0:
+                # One first: a refusal (bad password) is one attempt, not min_size, and
+                # one-time setup (SQLite's WAL switch) runs before the rest open together.
+                await self._warm()
+                missing -= 1
             results = await asyncio.gather(
                 *(self._warm() for _ in range(missing)), return_exceptions=True
             )

@@ -270,7 +270,7 @@ class TablePlan:
         if chunk_rows is not None:
             per = min(per, max(1, chunk_rows))
         for lo, hi in _chunks(len(rows), per):
-            with building(hi - lo):  # encoding is synchronous: see writes.building
+            with building(hi - lo):  # encoding is synchronous: see rows.building
                 values = self.encode_rows(rows[lo:hi])
                 bounds = [(0, len(values))]
                 if max_chars is not None and len(values) > 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -372,3 +373,22 @@ async def test_one_id_is_read_through_the_id_route() -> None:
         assert await p.Doc.find(doc.id) is not None
         assert await p.Doc.find("missing") is None
         assert [r.url.path for r in p.spy.requests] == [f"/Doc/{doc.id}", "/Doc/missing"]
+
+
+async def test_clients_share_one_verifying_tls_context() -> None:
+    # Built once per process (loading the CA bundle is the slow part of connect), and
+    # still httpx's default: certificates and host names are checked.
+    contexts = []
+    for _ in range(2):
+        adapter = HTTPAdapter("api", {"base_url": "https://example.invalid/api"})
+        await adapter.connect()
+        try:
+            pool = adapter._pool
+            assert pool is not None
+            transport = pool.lend._transport
+            contexts.append(transport._pool._ssl_context)  # httpcore's connection pool
+        finally:
+            await adapter.close()
+    assert contexts[0] is contexts[1]
+    assert contexts[0].verify_mode == ssl.CERT_REQUIRED
+    assert contexts[0].check_hostname

@@ -14,12 +14,15 @@ pooling twice.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
+import certifi
 import httpx
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
@@ -81,6 +84,13 @@ def _config_number(name: str, source: str, raw: Any, integer: bool, minimum: flo
             f"data source {source!r} (http): {name} must be >= {minimum}, got {raw!r}"
         )
     return raw
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # httpx's own default (certifi's CA bundle), built once per process: loading the
+    # bundle costs ~20 ms, which every connect() paid again. SSLContext is shareable.
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class HTTPAdapter(Adapter):
@@ -153,6 +163,7 @@ class HTTPAdapter(Adapter):
                 max_connections=opts.max_size, max_keepalive_connections=opts.max_size
             ),
             transport=self.transport,
+            verify=_tls_context(),
         )
         self._pool = PermitPool(self.name, opts, client)
         await self._pool.open()

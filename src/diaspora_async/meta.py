@@ -185,10 +185,6 @@ class ModelMeta:
             return attrs
         return {n: row.get(n) for n in self.fields}
 
-    def new(self, entity_id: str, attrs: dict[str, Any], confirmed: dict[str, Any]) -> EntityCore:
-        """Make an entity instance without running any user code."""
-        return make(self.cls, entity_id, attrs, confirmed)
-
     def from_row(self, row: Row, source: str) -> EntityCore:
         """Build an entity confirmed in ``source`` from a stored row (which it takes over)."""
         return self.from_rows([row], source)[0]
@@ -232,7 +228,7 @@ class ModelMeta:
         for name in self._required:
             if values[name] is MISSING:
                 del values[name]
-        return self.new(entity_id, values, {})
+        return make(self.cls, entity_id, values, {})
 
     def spawn_many(self, items: Sequence[Mapping[str, Any]]) -> list[EntityCore]:
         """``spawn`` for a batch: ids reserved in one call, the common case inlined.
@@ -241,7 +237,7 @@ class ModelMeta:
         goes through ``spawn``, which checks it and raises the same errors.
         """
         ids = new_ids(len(items))
-        template, names, new = self._template, self._field_set, self.new
+        template, names, cls = self._template, self._field_set, self.cls
         factories, required = self._factories, self._required
         out = []
         for data, entity_id in zip(items, ids, strict=True):
@@ -256,7 +252,7 @@ class ModelMeta:
             for name in required:
                 if values[name] is MISSING:
                     del values[name]
-            out.append(new(entity_id, values, {}))
+            out.append(make(cls, entity_id, values, {}))
         return out
 
     def where(self, query: Any, allow_empty: bool = True, what: str = "") -> Node | None:

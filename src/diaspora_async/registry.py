@@ -21,7 +21,7 @@ from .declare import declare_model
 from .errors import ConfigError, DiasporaError, FanOutError, UnknownDataSource
 from .models import Model as ModelBase
 from .ops.outbox import Outbox
-from .sources import Catalog, DataSource
+from .sources import Catalog, DataSource, no_outbox
 
 __all__ = ["DataSource", "Diaspora"]
 
@@ -170,9 +170,7 @@ class Diaspora:
     def outbox(self) -> Outbox:
         """The durable outbox used by ``on_error="queue"`` (see ``use_outbox``)."""
         if self._outbox is None:
-            raise ConfigError(
-                'on_error="queue" needs an outbox: call orm.use_outbox("<source name>")'
-            )
+            raise no_outbox()
         return self._outbox
 
     def use_outbox(self, source: str, collection: str = "diaspora_outbox") -> None:

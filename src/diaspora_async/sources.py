@@ -16,7 +16,16 @@ from typing import Any, Literal, Protocol
 from .adapters.base import Adapter, Capabilities, CollectionSchema
 from .errors import ConfigError, UnknownDataSource
 
-__all__ = ["ALL", "Catalog", "DataSource", "HasCatalog", "OnError", "OutboxPort", "check_policy"]
+__all__ = [
+    "ALL",
+    "Catalog",
+    "DataSource",
+    "HasCatalog",
+    "OnError",
+    "OutboxPort",
+    "check_policy",
+    "no_outbox",
+]
 
 OnError = Literal["raise", "compensate", "queue"]
 _POLICIES = ("raise", "compensate", "queue")
@@ -111,6 +120,11 @@ class DataSource:
         return known
 
 
+def no_outbox() -> ConfigError:
+    """The error for ``on_error="queue"`` (or ``orm.outbox``) without an outbox."""
+    return ConfigError('on_error="queue" needs an outbox: call orm.use_outbox("<source name>")')
+
+
 class OutboxPort(Protocol):
     """What the write path needs of an outbox: queue plain data, nothing of a model."""
 
@@ -156,9 +170,7 @@ class Catalog:
     def outbox(self) -> OutboxPort:
         """The outbox for ``on_error="queue"``; ``ConfigError`` if none is set."""
         if self.outbox_port is None:
-            raise ConfigError(
-                'on_error="queue" needs an outbox: call orm.use_outbox("<source name>")'
-            )
+            raise no_outbox()
         return self.outbox_port
 
 

@@ -7,6 +7,16 @@ source's ``CollectionSchema`` (per-source remaps), encodes values for its store,
 decodes them back. Queries arrive as canonical AST nodes (``diaspora_async.query``).
 Driver exceptions are translated to ``DataSourceError`` subclasses at one boundary,
 ``translate_errors``, with the driver's exception kept as ``__cause__``.
+
+Revisions (DESIGN.md 6.1). Every row an adapter returns carries the key ``REV``
+(``"_rev"``): the revision string of that copy, or None for a row stored before
+revisions existed (the oldest of all). Entity writes go through ``write``, a conditional
+upsert the store itself decides in one round trip: a row applies only where the store
+holds no copy of its id or an older revision, so replays, retries and out-of-order
+deliveries are harmless. A row carrying ``DELETED`` (``"_del"``, the deletion time) is a
+**tombstone**: id, revision and deletion time, no fields. The store keeps it (under the
+same guard) so that an older write arriving later cannot bring the entity back; reads,
+queries, counts and deletes never see tombstones, and ``purge`` removes old ones.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -22,9 +33,18 @@ from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError
 from ..fields import ID_FIELD, FieldSpec
 from ..query.ast import Node, Query
 
-__all__ = ["Adapter", "Capabilities", "CollectionSchema", "Row"]
+__all__ = ["DELETED", "REV", "Adapter", "Capabilities", "CollectionSchema", "Revision", "Row"]
 
 Row = dict[str, Any]
+
+REV = "_rev"
+"""Row key of a copy's revision (a ``revisions`` string; None for a pre-revision row)."""
+DELETED = "_del"
+"""Row key, in ``write`` rows only, that makes the row a tombstone (value: aware UTC
+datetime of the deletion)."""
+
+Revision = tuple[str | None, bool]
+"""What ``Adapter.revisions`` tells of one stored id: (revision, is a tombstone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +84,7 @@ class CollectionSchema:
     stored: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        stored = {"id": "id", **{n: n for n in self.fields}, **self.stored}
+        stored = {"id": "id", REV: REV, **{n: n for n in self.fields}, **self.stored}
         object.__setattr__(self, "stored", stored)
 
     def spec(self, name: str) -> FieldSpec:
@@ -85,7 +105,7 @@ class CollectionSchema:
     def from_stored(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Rename a stored row's keys back to logical names (unknown keys dropped)."""
         if not self.remapped:
-            return {k: v for k, v in row.items() if k == "id" or k in self.fields}
+            return {k: v for k, v in row.items() if k == "id" or k == REV or k in self.fields}
         back = {v: k for k, v in self.stored.items()}
         return {back[k]: v for k, v in row.items() if k in back}
 
@@ -134,12 +154,59 @@ class Adapter(ABC):
 
     # -- data --------------------------------------------------------------------------
     @abstractmethod
+    async def write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Conditionally upsert ``rows``; return the ids of the rows refused.
+
+        Each row has ``id``, ``REV`` (a revision string) and either every declared field
+        (a full copy: a missing one is stored as missing) or ``DELETED`` and nothing else
+        (a tombstone). Ids within one call are distinct.
+
+        Without ``expect``, a row applies iff the store holds no copy of its id, or holds
+        a copy or tombstone whose revision is older (a None revision is the oldest). A
+        newer stored revision leaves the store as it is and the row is refused (stale:
+        not an error). A store already holding the row's exact revision is left as it is
+        and the row is NOT reported: it is the replay of a write that landed.
+
+        With ``expect`` (optimistic concurrency, ``persist(check=True)``), aligned with
+        ``rows``: ``expect[i]`` None applies row ``i`` iff the store holds no live copy
+        (absent, or a tombstone older than the row); a string applies it iff the store
+        holds a live copy whose revision is exactly that string ("" matches a
+        pre-revision row, whose revision is None).
+
+        One round trip per batch where the store allows it, the guard inside the same
+        statement or script; transactional stores apply the batch atomically. A unique
+        index violation by a live row raises ``IntegrityError`` (tombstones hold no
+        field values, so they never violate one).
+        """
+
+    @abstractmethod
+    async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
+        """``{id: (revision, is_tombstone)}`` for the ids the store holds, tombstones
+        included; absent ids are left out. The slow path after ``write`` reported rows
+        not applied (to tell an equal revision from a newer one, or report a conflict)."""
+
+    @abstractmethod
+    async def purge(self, schema: CollectionSchema, before: datetime) -> int:
+        """Remove tombstones whose deletion time is before ``before``; return how many."""
+
+    @abstractmethod
     async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
-        """Insert new rows (each has ``id``). A duplicate id raises ``IntegrityError``."""
+        """Insert new rows (each has ``id``; ``REV`` stored when given), unconditionally.
+
+        For collections without revision semantics (the outbox) and tests; entity
+        writes use ``write``. A duplicate id (live row or tombstone) raises
+        ``IntegrityError``.
+        """
 
     @abstractmethod
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
-        """Return the stored rows among ``ids``, in any order; absent ids are skipped.
+        """Return the stored rows among ``ids``, in any order; absent ids and tombstones
+        are skipped. Every row has ``id``, ``REV`` and the declared fields.
 
         Returned rows (here and from ``find``) belong to the caller, which may modify them:
         never hand out a dict the adapter keeps.
@@ -155,14 +222,17 @@ class Adapter(ABC):
 
     @abstractmethod
     async def update(self, schema: CollectionSchema, changes: Sequence[tuple[str, Row]]) -> int:
-        """Apply ``(id, {field: value})`` changes (None stores a missing value).
+        """Apply ``(id, {field: value})`` changes (None stores a missing value),
+        unconditionally, to live rows (tombstones are not touched; ``REV`` in a change is
+        stored). For collections without revision semantics; entity writes use ``write``.
 
         Returns the number of ids that exist in the store; absent ids are not created.
         """
 
     @abstractmethod
     async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
-        """Delete rows by id; returns how many existed."""
+        """Remove rows by id, unconditionally and without tombstones; returns how many
+        live rows existed (an entity delete is a tombstone ``write``)."""
 
     async def delete_where(self, schema: CollectionSchema, where: Node | None) -> int:
         """Delete every row matching ``where``; returns the number deleted.

@@ -10,13 +10,14 @@ share one store between data sources (handy for tests of sync and fan-out).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from ..errors import IntegrityError
 from ..query.ast import Node, Query
 from ..query.match import compile_predicate, sort_rows
 from ..rows import copy_row
-from .base import Adapter, Capabilities, CollectionSchema, Row
+from .base import DELETED, REV, Adapter, Capabilities, CollectionSchema, Revision, Row
 
 __all__ = ["MemoryAdapter"]
 
@@ -52,6 +53,10 @@ class MemoryAdapter(Adapter):
     def _table(self, schema: CollectionSchema) -> dict[str, Row]:
         return self._data.setdefault(schema.collection, {})
 
+    def _live(self, schema: CollectionSchema) -> Any:
+        """The live rows of a collection (tombstones hold ``DELETED``)."""
+        return (r for r in self._table(schema).values() if DELETED not in r)
+
     @staticmethod
     def _copy(row: Row) -> Row:
         # Rows hold lists/dicts: a deep copy keeps entity edits from reaching the store.
@@ -67,7 +72,7 @@ class MemoryAdapter(Adapter):
             seen: dict[Any, str] = {r[name]: i for i, r in table.items() if r.get(name) is not None}
             for row in rows:
                 value = row.get(name)
-                if value is None:
+                if value is None or DELETED in row:
                     continue
                 owner = seen.get(value)
                 if owner is not None and owner != row["id"]:
@@ -87,29 +92,74 @@ class MemoryAdapter(Adapter):
             raise IntegrityError(self.name, f"duplicate id {dup!r} in {schema.collection}")
         self._check_unique(schema, table, rows)
         for row in rows:
-            table[row["id"]] = self._copy(row)
+            table[row["id"]] = self._stored(schema, row)
+
+    def _stored(self, schema: CollectionSchema, row: Row) -> Row:
+        """A copy of ``row`` as this store keeps it: every field and ``REV`` present."""
+        if DELETED in row:
+            return {"id": row["id"], REV: row[REV], DELETED: row[DELETED]}
+        stored = self._copy(row)
+        for name in schema.fields:
+            stored.setdefault(name, None)
+        stored.setdefault(REV, None)
+        return stored
+
+    async def write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Apply each row the revision guard admits, all of them at once (no await)."""
+        table = self._table(schema)
+        applied: list[Row] = []
+        skipped: list[str] = []
+        for i, row in enumerate(rows):
+            held = table.get(row["id"])
+            if _admits(held, row[REV], None if expect is None else (expect[i],)):
+                applied.append(row)
+            elif held is None or held[REV] != row[REV]:  # holding this revision: a replay
+                skipped.append(row["id"])
+        live = [r for r in applied if DELETED not in r]
+        self._check_unique(schema, {k: v for k, v in table.items() if DELETED not in v}, live)
+        for row in applied:
+            table[row["id"]] = self._stored(schema, row)
+        return skipped
+
+    async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
+        """Stored revisions, tombstones included."""
+        table = self._table(schema)
+        return {i: (table[i][REV], DELETED in table[i]) for i in ids if i in table}
+
+    async def purge(self, schema: CollectionSchema, before: datetime) -> int:
+        """Drop tombstones deleted before ``before``."""
+        table = self._table(schema)
+        old = [i for i, r in table.items() if DELETED in r and r[DELETED] < before]
+        for i in old:
+            del table[i]
+        return len(old)
 
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
         """Rows by id."""
         table = self._table(schema)
-        return [self._copy(table[i]) for i in ids if i in table]
+        return [self._copy(r) for i in ids if (r := table.get(i)) is not None and DELETED not in r]
 
     async def find(self, schema: CollectionSchema, query: Query) -> list[Row]:
         """Filter with the reference matcher, sort canonically, slice."""
         pred = compile_predicate(query.where)
-        rows = sort_rows((r for r in self._table(schema).values() if pred(r)), query.sort)
+        rows = sort_rows((r for r in self._live(schema) if pred(r)), query.sort)
         end = None if query.limit is None else query.skip + query.limit
         return [self._copy(r) for r in rows[query.skip : end]]
 
     async def count(self, schema: CollectionSchema, where: Node | None) -> int:
         """Count matching rows."""
         pred = compile_predicate(where)
-        return sum(1 for r in self._table(schema).values() if pred(r))
+        return sum(1 for r in self._live(schema) if pred(r))
 
     async def update(self, schema: CollectionSchema, changes: Sequence[tuple[str, Row]]) -> int:
         """Apply each change to an existing row; all or nothing."""
         table = self._table(schema)
-        present = [(i, c) for i, c in changes if i in table]
+        present = [(i, c) for i, c in changes if i in table and DELETED not in table[i]]
         merged = [{**table[i], **c} for i, c in present]
         self._check_unique(schema, table, merged)
         for (i, _), row in zip(present, merged, strict=True):
@@ -119,4 +169,15 @@ class MemoryAdapter(Adapter):
     async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
         """Delete by id."""
         table = self._table(schema)
-        return sum(1 for i in dict.fromkeys(ids) if table.pop(i, None) is not None)
+        gone = [table.pop(i, None) for i in dict.fromkeys(ids)]
+        return sum(1 for r in gone if r is not None and DELETED not in r)
+
+
+def _admits(held: Row | None, rev: str, expect: tuple[str | None] | None) -> bool:
+    """The revision guard of ``Adapter.write`` for one row (``expect``: (wanted,) or None)."""
+    if expect is not None:
+        (wanted,) = expect
+        if wanted is None:
+            return held is None or (DELETED in held and (held[REV] or "") < rev)
+        return held is not None and DELETED not in held and (held[REV] or "") == wanted
+    return held is None or (held[REV] or "") < rev

@@ -5,7 +5,7 @@ from __future__ import annotations
 import diaspora_async as da
 
 EXPECTED = {
-    "ALL", "AccessDenied", "Adapter", "Capabilities", "CollectionSchema", "ConfigError", "ConnectionLost",
+    "ALL", "AccessDenied", "Adapter", "Capabilities", "CollectionSchema", "ConfigError", "ConflictError", "ConnectionLost",
     "DataSource", "DataSourceError", "Diaspora", "DiasporaError", "Entity", "EntitySet",
     "EntityState", "EntityStateError", "FanOutError", "IntegrityError", "Model", "PoolTimeout",
     "QueryError", "UnknownDataSource", "UnsupportedQuery", "ValidationError", "errors", "field", "server",

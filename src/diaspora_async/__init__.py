@@ -23,6 +23,7 @@ from .entities import Entity, EntitySet, EntityState
 from .errors import (
     AccessDenied,
     ConfigError,
+    ConflictError,
     ConnectionLost,
     DataSourceError,
     DiasporaError,
@@ -49,6 +50,7 @@ __all__ = [
     "Capabilities",
     "CollectionSchema",
     "ConfigError",
+    "ConflictError",
     "ConnectionLost",
     "DataSource",
     "DataSourceError",

@@ -68,21 +68,35 @@ class Entity(EntityCore):
 
     # -- coroutines --------------------------------------------------------------------
     async def persist(
-        self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
+        self,
+        source: Any = None,
+        *,
+        skip_events: bool = False,
+        on_error: str | None = None,
+        check: bool = False,
     ) -> Self:
         """Write the entity to one or several sources, concurrently.
 
-        A source that does not store it gets an insert; one that does gets only the
-        changed fields (nothing is sent when nothing changed).
+        Every source gets the same revision-guarded upsert, whether or not this object
+        knows it holds a copy: changed attributes get a new ``revision``; unchanged ones
+        are sent, with their revision, only to the sources not known to hold it (nothing
+        is sent when nothing changed). A source holding a newer revision keeps it: the
+        entity is then listed in ``superseded`` and DIRTY there (not an error).
 
         Args:
             source: a source name, a list of names, or ``da.ALL``; default: the model's
                 first source.
             skip_events: do not run lifecycle hooks.
             on_error: ``"raise"`` (default), ``"compensate"`` or ``"queue"``.
+            check: optimistic concurrency: the model's first source (of those named) is
+                written first, and only if it still holds the revision this entity was
+                read or last written with; otherwise ``ConflictError`` and nothing else
+                is written.
 
         Raises:
             ValidationError: before any write, if the attributes do not fit the model.
+            ConfigError: before any write, for ``on_error="queue"`` without an outbox.
+            ConflictError: with ``check=True``, another writer changed the entity.
             FanOutError: with several sources, if any failed (states tell which).
         """
         meta = type(self).__meta__
@@ -90,7 +104,7 @@ class Entity(EntityCore):
         validated = len(sources) > 1
         if validated:
             self.validate()  # bad data fails here, before any source is touched
-        await persist(meta, [self], sources, skip_events, on_error, validated)
+        await persist(meta, [self], sources, skip_events, on_error, validated, check)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
@@ -106,10 +120,14 @@ class Entity(EntityCore):
     async def destroy(
         self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
     ) -> Self:
-        """Delete the entity from one or several sources (``da.ALL``: wherever stored).
+        """Delete the entity from one or several sources (``da.ALL``: every source of
+        the model, whether or not this object has seen a copy there).
+
+        Each source keeps a tombstone (id and revision) for its retention, so an older
+        write arriving later (a replay, a slow fan-out) cannot bring the entity back.
 
         Raises:
-            EntityStateError: before any I/O, if it is not stored in a named source.
+            EntityStateError: before any I/O, if the entity was never stored.
             FanOutError: with several sources, if any failed.
         """
         meta = type(self).__meta__
@@ -167,13 +185,18 @@ class EntitySet(Sequence[E], Generic[E]):
         return [e.to_dict() for e in self._items]
 
     async def persist(
-        self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
+        self,
+        source: Any = None,
+        *,
+        skip_events: bool = False,
+        on_error: str | None = None,
+        check: bool = False,
     ) -> Self:
-        """Persist every entity: per source, one batched insert and one batched update."""
+        """Persist every entity: per source, one batched revision-guarded write."""
         meta = self._model.__meta__
         sources = meta.sources_for(source)
         validate_all(meta, self._items)  # nothing is written if any is invalid
-        await persist(meta, self._items, sources, skip_events, on_error, validated=True)
+        await persist(meta, self._items, sources, skip_events, on_error, True, check)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
@@ -184,7 +207,7 @@ class EntitySet(Sequence[E], Generic[E]):
     async def destroy(
         self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
     ) -> Self:
-        """Delete every entity from ``source`` (one batched delete per source)."""
+        """Delete every entity from ``source`` (one batched tombstone write per source)."""
         await destroy(self._model.__meta__, self._items, source, skip_events, on_error)
         return self
 

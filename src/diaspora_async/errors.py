@@ -14,12 +14,13 @@ The tree::
     ├── QueryError              malformed query or options (ValueError too)
     │   └── UnsupportedQuery    a store cannot express a query node
     ├── EntityStateError        the operation does not fit the entity's state
+    ├── ConflictError           persist(check=True): another writer changed the entity
     ├── DataSourceError         a store failed; carries ``.source``
     │   ├── ConnectionLost      the connection broke or could not be made
     │   ├── PoolTimeout         no connection could be borrowed in time
     │   ├── AccessDenied        the store refused the credentials or the database:
     │   │                       not retried, retrying cannot help
-    │   └── IntegrityError      a unique constraint refused the write (duplicate id)
+    │   └── IntegrityError      a unique constraint refused the write
     └── FanOutError             one or more sources of a multi-source write failed;
                                 an ``ExceptionGroup`` with ``.succeeded`` and ``.failed``
 """
@@ -32,6 +33,7 @@ from typing import Any
 __all__ = [
     "AccessDenied",
     "ConfigError",
+    "ConflictError",
     "ConnectionLost",
     "DataSourceError",
     "DiasporaError",
@@ -87,6 +89,39 @@ class UnsupportedQuery(QueryError):
 
 class EntityStateError(DiasporaError):
     """The entity's state does not allow the operation (e.g. fetching an orphan)."""
+
+
+class ConflictError(DiasporaError):
+    """``persist(check=True)``: the model's first source no longer holds the revision the
+    entity was loaded with (another writer got there first). Nothing was written.
+
+    Attributes:
+        source: the data source that holds the other revision.
+        entity_id: the entity's id.
+        expected: the revision the entity was loaded with (None: it was never stored).
+        revision: the revision the source holds (None: it holds no live copy, or one
+            stored before revisions existed).
+        deleted: True when the source holds a tombstone (the entity was deleted there).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        entity_id: str,
+        expected: str | None,
+        revision: str | None,
+        deleted: bool = False,
+    ) -> None:
+        self.source = source
+        self.entity_id = entity_id
+        self.expected = expected
+        self.revision = revision
+        self.deleted = deleted
+        held = "a deleted entity" if deleted else f"revision {revision}"
+        super().__init__(
+            f"[{source}] {entity_id} changed since it was read: expected revision "
+            f"{expected}, the source holds {held}"
+        )
 
 
 class DataSourceError(DiasporaError):

@@ -78,7 +78,7 @@ class ModelMeta:
         self._factories = [(n, f.default_factory) for n, f in fields.items() if f.default_factory]
         self._required = [n for n, f in fields.items() if f.required]
         self._field_set = frozenset(fields)
-        self._row_keys = {"id", *fields}
+        self._row_keys = {"id", "_rev", *fields}
 
     def _parse_sources(self, sources: Any) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
         if sources is None:
@@ -182,6 +182,7 @@ class ModelMeta:
         if row.keys() == self._row_keys:  # the usual case: one C-level copy
             attrs = dict(row)
             del attrs["id"]
+            del attrs["_rev"]
             return attrs
         return {n: row.get(n) for n in self.fields}
 

@@ -17,12 +17,15 @@ from .entities import Entity, EntitySet
 from .errors import ConfigError, QueryError
 from .events import EVENTS, Hook
 from .meta import ModelMeta, _Attr, own_fields
-from .ops.fanout import fan_out, first_of
+from .ops.destroy import destroy
+from .ops.fanout import first_of
+from .ops.persist import persist, policy_for
 from .ops.sync import SyncReport, sync
 from .query.ast import Query
 from .query.parse import parse_options, parse_sort, parse_where
 from .rows import building
 from .sources import HasCatalog
+from .state import set_attrs
 
 __all__ = ["Model", "ModelMeta"]
 
@@ -119,90 +122,91 @@ class Model(Entity):
         )
 
     @classmethod
-    async def _update(
-        cls, query: Any, changes: Mapping[str, Any], source: Any, limit: int | None,
-        allow_empty: bool, what: str,
-    ) -> list[Self]:  # fmt: skip
+    async def _load(
+        cls, query: Any, source: Any, limit: int | None, allow_empty: bool, what: str,
+        on_error: str | None,
+    ) -> tuple[list[str], list[Self]]:  # fmt: skip
+        """The sources of a model-level write and the entities it applies to, read from
+        the first of them (checks before any I/O)."""
         meta = cls.__meta__
         sources = meta.sources_for(source)
         where = meta.where(query, allow_empty, what)
+        policy_for(meta, on_error)
+        adapter, schema = await meta.target(sources[0])
+        rows = await adapter.find(schema, Query(where, meta.default_sort, 0, limit))
+        with building(len(rows)):
+            return sources, meta.from_rows(rows, sources[0])  # type: ignore[return-value]
+
+    @classmethod
+    async def _update(
+        cls, query: Any, changes: Mapping[str, Any], source: Any, limit: int | None,
+        allow_empty: bool, what: str, on_error: str | None,
+    ) -> list[Self]:  # fmt: skip
+        meta = cls.__meta__
+        meta.where(query, allow_empty, what)
         cast = meta.validator.validate_changes(changes)
         if not cast:
             raise QueryError(f"{cls.__name__}.{what}: no changes given")
-        adapter, schema = await meta.target(sources[0])
-        rows = await adapter.find(schema, Query(where, meta.default_sort, 0, limit))
-        if not rows:
+        sources, entities = await cls._load(query, source, limit, allow_empty, what, on_error)
+        if not entities:
             return []
-        ids = [r["id"] for r in rows]
-
-        async def part(name: str) -> int:
-            a, s = await meta.target(name)
-            return await a.update(s, [(i, cast) for i in ids])
-
-        await fan_out(sources, part, f"{what} {cls.__name__}")
-        out: list[Self] = []
-        for row in rows:
-            e = meta.from_row({**row, **meta.copy(cast)}, sources[0])
-            out.append(e)  # type: ignore[arg-type]
-        return out
+        for e in entities:
+            set_attrs(e, {**e._attrs, **meta.copy(cast)})
+        # The write of a loaded-and-changed entity: one new revision, every source
+        # upserted under the guard, the call's policy applied.
+        await persist(meta, entities, sources, True, on_error, validated=True)
+        return entities
 
     @classmethod
     async def update(
         cls, query: Any, changes: Mapping[str, Any], *, source: Any = None,
-        allow_empty_query: bool = False,
+        allow_empty_query: bool = False, on_error: str | None = None,
     ) -> Self | None:  # fmt: skip
         """Change the first matching entity (by id order); returns it, or None.
 
-        With several sources, the entity is chosen in the first and changed by id in all.
+        With several sources, the entity is chosen in the first and written to all
+        (revision-guarded, under the ``on_error`` policy like any write).
         """
-        done = await cls._update(query, changes, source, 1, allow_empty_query, "update")
+        done = await cls._update(query, changes, source, 1, allow_empty_query, "update", on_error)
         return done[0] if done else None
 
     @classmethod
     async def update_many(
         cls, query: Any, changes: Mapping[str, Any], *, source: Any = None,
-        allow_empty_query: bool = False,
+        allow_empty_query: bool = False, on_error: str | None = None,
     ) -> EntitySet[Self]:  # fmt: skip
-        """Change every matching entity; returns them (one batched update per source)."""
-        done = await cls._update(query, changes, source, None, allow_empty_query, "update_many")
+        """Change every matching entity; returns them (one batched write per source)."""
+        done = await cls._update(
+            query, changes, source, None, allow_empty_query, "update_many", on_error
+        )
         return EntitySet(cls, done)
 
     @classmethod
     async def _delete(
-        cls, query: Any, source: Any, limit: int | None, allow_empty: bool, what: str
-    ) -> int:
-        meta = cls.__meta__
-        sources = meta.sources_for(source)
-        where = meta.where(query, allow_empty, what)
-        if len(sources) == 1 and limit is None:
-            adapter, schema = await meta.target(sources[0])
-            return await adapter.delete_where(schema, where)  # one statement
-        adapter, schema = await meta.target(sources[0])
-        rows = await adapter.find(schema, Query(where, meta.default_sort, 0, limit))
-        ids = [r["id"] for r in rows]
-        if not ids:
+        cls, query: Any, source: Any, limit: int | None, allow_empty: bool, what: str,
+        on_error: str | None,
+    ) -> int:  # fmt: skip
+        sources, entities = await cls._load(query, source, limit, allow_empty, what, on_error)
+        if not entities:
             return 0
-
-        async def part(name: str) -> int:
-            a, s = await meta.target(name)
-            return await a.delete(s, ids)
-
-        counts = await fan_out(sources, part, f"{what} {cls.__name__}")
-        return counts[sources[0]]
+        return await destroy(cls.__meta__, entities, sources, True, on_error)
 
     @classmethod
     async def delete(
-        cls, query: Any, *, source: Any = None, allow_empty_query: bool = False
-    ) -> int:
+        cls, query: Any, *, source: Any = None, allow_empty_query: bool = False,
+        on_error: str | None = None,
+    ) -> int:  # fmt: skip
         """Delete the first matching entity (by id order); returns 0 or 1."""
-        return await cls._delete(query, source, 1, allow_empty_query, "delete")
+        return await cls._delete(query, source, 1, allow_empty_query, "delete", on_error)
 
     @classmethod
     async def delete_many(
-        cls, query: Any, *, source: Any = None, allow_empty_query: bool = False
-    ) -> int:
-        """Delete every matching entity; returns how many the first source deleted."""
-        return await cls._delete(query, source, None, allow_empty_query, "delete_many")
+        cls, query: Any, *, source: Any = None, allow_empty_query: bool = False,
+        on_error: str | None = None,
+    ) -> int:  # fmt: skip
+        """Delete every matching entity (tombstones in every named source); returns how
+        many the first source deleted."""
+        return await cls._delete(query, source, None, allow_empty_query, "delete_many", on_error)
 
     # -- reads -------------------------------------------------------------------------
     @classmethod

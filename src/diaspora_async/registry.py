@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Self
@@ -21,7 +22,7 @@ from .declare import declare_model
 from .errors import ConfigError, DiasporaError, FanOutError, UnknownDataSource
 from .models import Model as ModelBase
 from .ops.outbox import Outbox
-from .sources import Catalog, DataSource, no_outbox
+from .sources import DEFAULT_RETENTION, Catalog, DataSource, no_outbox, retention_of
 
 __all__ = ["DataSource", "Diaspora"]
 
@@ -78,14 +79,19 @@ class Diaspora:
     def create_data_source(self, name: str, adapter: str, /, **config: Any) -> DataSource:
         """Declare a named data source using the adapter registered as ``adapter``.
 
-        The config is checked now (no I/O); connections open at ``connect()``.
+        The config is checked now (no I/O); connections open at ``connect()``. Besides
+        the adapter's own options, every source takes ``tombstone_retention`` (seconds
+        or a ``timedelta``, default 7 days): how long ``purge_tombstones`` keeps the
+        tombstones of deleted entities there.
         """
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a data source name must be a non-empty string, got {name!r}")
         if name in self._sources:
             raise ConfigError(f"data source {name!r} already exists")
         cls = self._adapters.get(adapter) or resolve(adapter)
-        source = DataSource(name, adapter, cls(name, config))
+        config = dict(config)
+        retention = retention_of(name, config.pop("tombstone_retention", DEFAULT_RETENTION))
+        source = DataSource(name, adapter, cls(name, config), retention)
         self._sources[name] = source
         return source
 
@@ -177,6 +183,25 @@ class Diaspora:
         """Record failed writes of ``on_error="queue"`` in ``source`` (e.g. a sqlite file)."""
         self._outbox = Outbox(self.catalog, source, collection)
         self.catalog.outbox_port = self._outbox
+
+    async def purge_tombstones(self, older_than: timedelta | None = None) -> dict[str, int]:
+        """Remove the tombstones of deleted entities older than each source's
+        ``tombstone_retention`` (or ``older_than`` for every source); returns how many
+        were removed per source. After that, a write older than a purged delete may
+        bring the entity back there: keep the retention longer than any replay delay.
+        """
+        now = datetime.now(UTC)
+        removed: dict[str, int] = {}
+        for model in self._models.values():
+            meta = model.__meta__
+            for name in meta.source_names:
+                ds = self._sources.get(name)
+                if ds is None or not ds.connected:
+                    continue
+                adapter, schema = await meta.target(name)
+                cutoff = now - (ds.tombstone_retention if older_than is None else older_than)
+                removed[name] = removed.get(name, 0) + await adapter.purge(schema, cutoff)
+        return removed
 
     async def replay_outbox(self) -> dict[str, int]:
         """Replay queued writes; returns ``{"replayed": n, "failed": m}``."""

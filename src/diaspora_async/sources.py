@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Literal, Protocol
 
 from .adapters.base import Adapter, Capabilities, CollectionSchema
@@ -18,6 +19,7 @@ from .errors import ConfigError, UnknownDataSource
 
 __all__ = [
     "ALL",
+    "DEFAULT_RETENTION",
     "Catalog",
     "DataSource",
     "HasCatalog",
@@ -25,6 +27,7 @@ __all__ = [
     "OutboxPort",
     "check_policy",
     "no_outbox",
+    "retention_of",
 ]
 
 OnError = Literal["raise", "compensate", "queue"]
@@ -50,13 +53,41 @@ def check_policy(on_error: str) -> OnError:
     return on_error  # type: ignore[return-value]
 
 
+DEFAULT_RETENTION = timedelta(days=7)
+"""How long a source keeps tombstones unless its ``tombstone_retention`` says otherwise."""
+
+
+def retention_of(source: str, value: Any) -> timedelta:
+    """A ``tombstone_retention`` option (seconds or a timedelta) as a timedelta."""
+    if isinstance(value, timedelta):
+        retention = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        retention = timedelta(seconds=value)
+    else:
+        raise ConfigError(
+            f"data source {source!r}: tombstone_retention must be seconds or a timedelta, "
+            f"got {value!r}"
+        )
+    if retention < timedelta(0):
+        raise ConfigError(f"data source {source!r}: tombstone_retention must not be negative")
+    return retention
+
+
 class DataSource:
     """A named, configured connection to one store through its adapter."""
 
-    def __init__(self, name: str, label: str, adapter: Adapter) -> None:
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        adapter: Adapter,
+        tombstone_retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
         self.name = name
         self.label = label
         self.adapter = adapter
+        #: How long ``purge_tombstones`` keeps this source's tombstones.
+        self.tombstone_retention = tombstone_retention
         self.connected = False
         self._schemas: dict[str, CollectionSchema] = {}
         self._lock = asyncio.Lock()
@@ -132,10 +163,11 @@ class OutboxPort(Protocol):
         self,
         model: str,
         what: str,
-        items: Sequence[tuple[str, dict[str, Any] | None]],
+        items: Sequence[tuple[str, dict[str, Any] | None, str]],
         sources: Sequence[str],
     ) -> None:
-        """Queue ``what`` of each ``(id, attributes)`` item for each source."""
+        """Queue ``what`` of each ``(id, attributes, revision)`` item for each source
+        (attributes None: a delete)."""
 
 
 class Catalog:

@@ -1,12 +1,20 @@
 """Entity state: what an entity holds and, per source, what that source last confirmed.
 
-The lowest layer an entity has. ``EntityCore`` carries the five slots every entity owns
-(id, attributes, confirmed snapshot per source, in-flight counts, last source) and the
+The lowest layer an entity has. ``EntityCore`` carries the slots every entity owns
+(id, attributes, confirmed snapshot per source, in-flight counts, last source, and the
+revision with the attributes it stands for) and the
 read-only views over them (``state_in``, ``state``, ``diff``...). The functions below are
 the only code that changes those slots: model metadata makes entities with ``make`` and
 ``adopt_rows``, the write path marks and confirms them with ``begin``/``end``/``confirm``.
 Keeping the writes here lets every other module read entity state without editing an
 object it does not own.
+
+Revisions (DESIGN.md 6.1): ``_rev`` is the revision the entity was last read or written
+with and ``_base`` the attributes at that revision (a snapshot, shared with the confirmed
+snapshots of the sources written in the same call: snapshots are never mutated, only
+replaced). A write mints a new revision only when the attributes differ from ``_base``;
+otherwise it re-sends ``_rev`` to the sources that lack it, so copies of one state carry
+one revision everywhere.
 """
 
 from __future__ import annotations
@@ -28,8 +36,14 @@ __all__ = [
     "restore",
     "set_attrs",
     "settle",
+    "stamp",
+    "supersede",
     "touch",
 ]
+
+# What a source that refused a write (it holds a newer revision) is marked with: the
+# entity is DIRTY there and every attribute counts as changed. Compared by identity.
+_SUPERSEDED: dict[str, Any] = {}
 
 
 class EntityState(enum.Enum):
@@ -60,6 +74,21 @@ class EntityCore:
     _last_source: str | None
     # Shared and empty until a first write: most entities never need a dict of their own.
     _syncing: Mapping[str, int] = MappingProxyType({})
+    # Class defaults: an entity spawned here has neither until it is first written.
+    _rev: str | None = None
+    _base: dict[str, Any] | None = None
+
+    @property
+    def revision(self) -> str | None:
+        """The revision this entity was last read or written with (None: never stored,
+        or read from a copy stored before revisions existed). Opaque, totally ordered."""
+        return self._rev
+
+    @property
+    def superseded(self) -> list[str]:
+        """Sources whose last write here was a no-op because they hold a newer revision
+        (another writer's): the entity is DIRTY there; ``fetch`` reads the newer one."""
+        return [s for s, snap in self._confirmed.items() if snap is _SUPERSEDED]
 
     @property
     def id(self) -> str:
@@ -148,9 +177,11 @@ def adopt_rows(
     for row in rows:
         if row.keys() == row_keys:
             entity_id = row.pop("id")
+            rev = row.pop("_rev")
             snapshot = row
         else:
             entity_id = row["id"]
+            rev = row.get("_rev")
             snapshot = to_attrs(row)
         e = new(cls)
         slots = e.__dict__
@@ -158,6 +189,8 @@ def adopt_rows(
         slots["_attrs"] = copy(snapshot)
         slots["_confirmed"] = {source: snapshot}
         slots["_last_source"] = source
+        slots["_rev"] = rev
+        slots["_base"] = snapshot
         out.append(e)
     return out
 
@@ -195,6 +228,20 @@ def confirm(e: EntityCore, source: str, written: dict[str, Any]) -> None:
 def forget(e: EntityCore, source: str) -> None:
     """``source`` no longer holds ``e`` (deleted there, or found missing)."""
     e.__dict__["_confirmed"].pop(source, None)
+
+
+def supersede(e: EntityCore, source: str) -> None:
+    """``source`` refused a write to ``e``: it holds a newer revision, content unknown."""
+    slots = e.__dict__
+    slots["_confirmed"][source] = _SUPERSEDED
+    slots["_last_source"] = source
+
+
+def stamp(e: EntityCore, revision: str | None, base: dict[str, Any] | None) -> None:
+    """``e`` now stands for ``base`` (a snapshot it owns) at ``revision``."""
+    slots = e.__dict__
+    slots["_rev"] = revision
+    slots["_base"] = base
 
 
 def touch(e: EntityCore, source: str) -> None:

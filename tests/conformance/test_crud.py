@@ -122,19 +122,28 @@ async def test_iterate_streams_in_batches_in_order(db: DB) -> None:
     assert by_views == sorted((i % 4 for i in range(11)), reverse=True)
 
 
-async def test_duplicate_id_raises_integrity_error_and_keeps_the_original(db: DB) -> None:
+async def test_insert_of_an_existing_id_is_a_newer_write(db: DB) -> None:
+    # DESIGN.md 6.1: every write is a revision-guarded upsert, so writing an id that
+    # exists is the newest write of that entity (last writer wins) ...
     a = await db.Article.insert({"title": "first"})
-    with pytest.raises(da.IntegrityError) as info:
-        await db.Article.insert({"id": a.id, "title": "second"}, source="main")
-    assert info.value.source == "main"
+    b = await db.Article.insert({"id": a.id, "title": "second"}, source="main")
+    assert b.revision is not None and a.revision is not None and b.revision > a.revision
     found = await db.Article.find(a.id)
-    assert found is not None and found.title == "first"
+    assert found is not None and found.title == "second" and found.revision == b.revision
+    # ... and check=True is the create-only form: it refuses an id that is taken
+    with pytest.raises(da.ConflictError) as info:
+        await db.Article.spawn(id=a.id, title="third").persist(check=True)
+    assert info.value.source == "main" and info.value.revision == b.revision
+    assert info.value.expected is None and info.value.entity_id == a.id
+    found = await db.Article.find(a.id)
+    assert found is not None and found.title == "second"
 
 
-async def test_batch_with_a_duplicate_writes_nothing(db: DB) -> None:
-    a = await db.Article.insert({"title": "first"})
+@pytest.mark.needs("unique_indexes", "transactions")
+async def test_batch_with_a_unique_violation_writes_nothing(db: DB) -> None:
+    await db.Article.insert({"title": "first", "slug": "taken"})
     with pytest.raises(da.IntegrityError):
-        await db.Article.insert_many([{"title": "new"}, {"id": a.id, "title": "dup"}])
+        await db.Article.insert_many([{"title": "new"}, {"title": "dup", "slug": "taken"}])
     assert [e.title for e in await db.Article.find_many()] == ["first"]
 
 

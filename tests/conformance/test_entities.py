@@ -37,16 +37,24 @@ async def test_in_place_edits_are_seen_as_changes(db: DB) -> None:
     assert found is not None and found.tags == ["a", "b"] and found.meta == {"k": [1, 2]}
 
 
-async def test_persist_sends_only_the_diff(db: DB) -> None:
+async def test_a_write_from_an_older_read_conflicts_with_check_or_wins_whole(db: DB) -> None:
     a = await db.Article.insert({"title": "t", "views": 1})
     one, two = await db.Article.find(a.id), await db.Article.find(a.id)
-    assert one is not None and two is not None
+    assert one is not None and two is not None and one.revision == two.revision == a.revision
     one.title = "changed by one"
-    two.views = 2
     await one.persist()
-    await two.persist()  # would overwrite the title if it sent every field
+    two.views = 2
+    with pytest.raises(da.ConflictError) as info:
+        await two.persist(check=True)  # two read a revision the store no longer holds
+    assert info.value.expected == a.revision and info.value.revision == one.revision
     found = await db.Article.find(a.id)
-    assert found is not None and (found.title, found.views) == ("changed by one", 2)
+    assert found is not None and (found.title, found.views) == ("changed by one", 1)
+    assert two.revision == a.revision  # nothing was written: two stands where it stood
+    # Without check, the later write wins as a whole: one revision is one state.
+    await two.persist()
+    found = await db.Article.find(a.id)
+    assert found is not None and (found.title, found.views) == ("t", 2)
+    assert found.revision == two.revision and two.revision > one.revision  # type: ignore[operator]
 
 
 async def test_fetch_reloads_and_orphan_fetch_fails(db: DB) -> None:

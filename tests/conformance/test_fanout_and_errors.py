@@ -27,8 +27,8 @@ async def test_persist_to_both_sources(db: DB) -> None:
 
 
 async def test_one_failing_source_does_not_hide_the_other(db: DB) -> None:
-    taken = await db.Article.insert({"title": "already in aux"}, source="aux")
-    a = db.Article.spawn(id=taken.id, title="new")
+    taken = await db.Article.insert({"title": "already in aux", "slug": "s"}, source="aux")
+    a = db.Article.spawn(title="new", slug="s")  # aux (memory) enforces unique slugs
     with pytest.raises(da.FanOutError) as info:
         await a.persist(["main", "aux"])
     err = info.value
@@ -37,7 +37,8 @@ async def test_one_failing_source_does_not_hide_the_other(db: DB) -> None:
     assert isinstance(err, ExceptionGroup) and err.exceptions == (err.failed["aux"],)
     assert a.state_in("main") is S.SYNC and a.state_in("aux") is S.ORPHAN
     assert (await db.Article.find(a.id, source="main")).title == "new"  # type: ignore[union-attr]
-    assert (await db.Article.find(a.id, source="aux")).title == "already in aux"  # type: ignore[union-attr]
+    assert await db.Article.find(a.id, source="aux") is None
+    assert (await db.Article.find(taken.id, source="aux")).slug == "s"  # type: ignore[union-attr]
 
 
 async def test_hook_failing_for_one_source_fails_that_source_only(db: DB) -> None:
@@ -55,30 +56,38 @@ async def test_hook_failing_for_one_source_fails_that_source_only(db: DB) -> Non
 
 
 async def test_compensate_undoes_what_succeeded(db: DB) -> None:
-    taken = await db.Article.insert({"title": "in aux"}, source="aux")
-    a = db.Article.spawn(id=taken.id, title="new")
+    await db.Article.insert({"title": "in aux", "slug": "s"}, source="aux")
+    a = db.Article.spawn(title="new", slug="s")
     with pytest.raises(da.FanOutError) as info:
         await a.persist(["main", "aux"], on_error="compensate")
+    # aux refused outright (a unique value): nothing landed there, nothing to undo
     assert info.value.compensated == ["main"]
     assert a.state_in("main") is S.ORPHAN
     assert await db.Article.find(a.id, source="main") is None
+    # the undo is a newer tombstone: a late replay of the create cannot bring it back
+    adapter, schema = await db.Article.__meta__.target("main")
+    (held,) = (await adapter.revisions(schema, [a.id])).values()
+    assert held[1] is True and a.revision is not None and held[0] == a.revision
 
 
 async def test_compensate_restores_what_an_update_replaced(db: DB) -> None:
     a = await db.Article.insert({"title": "old", "views": 1}, source=da.ALL)
-    other = await db.Article.find(a.id, source="aux")
-    assert other is not None
-    await other.destroy("aux")  # behind a's back: its update in aux will match nothing
-    a.title, a.views = "new", 2
+    loaded = a.revision
+    await db.Article.insert({"title": "holds the slug", "slug": "s"}, source="aux")
+    a.title, a.views, a.slug = "new", 2, "s"
     with pytest.raises(da.FanOutError) as info:
         await a.persist(da.ALL, on_error="compensate")
     assert info.value.succeeded == ["main"] and info.value.compensated == ["main"]
-    assert isinstance(info.value.failed["aux"], da.errors.EntityStateError)
+    assert isinstance(info.value.failed["aux"], da.IntegrityError)
     stored = await db.Article.find(a.id, source="main")
-    assert stored is not None and (stored.title, stored.views) == ("old", 1)
-    # The entity knows main holds the old values again: its change is pending there.
-    assert a.state_in("main") is S.DIRTY and a.diff("main") == {"title": "new", "views": 2}
-    assert a.state_in("aux") is S.ORPHAN
+    assert stored is not None and (stored.title, stored.views, stored.slug) == ("old", 1, None)
+    # written back with a revision newer than the undone write's (it supersedes it)
+    assert stored.revision is not None and loaded is not None and stored.revision > loaded
+    assert stored.revision == a.revision
+    # The entity knows both hold the old values: its change is pending there.
+    assert a.state_in("main") is S.DIRTY
+    assert a.diff("main") == {"title": "new", "views": 2, "slug": "s"}
+    assert a.state_in("aux") is S.DIRTY
 
 
 async def test_reads_fall_back_along_the_chain(db: DB) -> None:
@@ -188,14 +197,22 @@ async def test_sync_copies_missing_and_changed_entities(db: DB) -> None:
         [{"title": f"t{i}", "views": i} for i in range(7)], source="aux"
     )
     await db.Article.insert({"id": offline[0].id, "title": "t0", "views": 0})  # already equal
-    await db.Article.insert({"id": offline[1].id, "title": "stale", "views": 1})
+    # written to main after aux's copy: a newer revision, which sync must not overwrite
+    await db.Article.insert({"id": offline[1].id, "title": "newer in main", "views": 1})
+    # copied to main, then changed in aux: aux holds the newer revision
+    await db.Article.insert({"id": offline[2].id, "title": "t2", "views": 2})
+    offline[2].views = 20
+    await offline[2].persist("aux")
     reports: list[int] = []
     report = await db.Article.sync(
         "aux", "main", batch_size=3, progress=lambda r: reports.append(r.total)
     )
-    assert (report.created, report.updated, report.unchanged) == (5, 1, 1)
+    assert (report.created, report.updated, report.unchanged) == (4, 1, 2)
     assert reports == [3, 6, 7]
-    main = await db.Article.find_many(source="main")
-    assert main.to_dicts() == (await db.Article.find_many(source="aux")).to_dicts()
+    main = {e.id: e.to_dict() for e in await db.Article.find_many(source="main")}
+    aux = {e.id: e.to_dict() for e in await db.Article.find_many(source="aux")}
+    assert main.pop(offline[1].id)["title"] == "newer in main"
+    assert aux.pop(offline[1].id)["title"] == "t1"
+    assert main == aux
     again = await db.Article.sync("aux", "main", {"views": {">": 3}})
-    assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 4)

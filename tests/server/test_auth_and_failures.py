@@ -28,7 +28,9 @@ class FailingMemory(MemoryAdapter):
     async def find(self, schema: CollectionSchema, query: Query) -> list[Row]:
         raise self.failure
 
-    async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
+    async def write(
+        self, schema: CollectionSchema, rows: Sequence[Row], expect: Any = None
+    ) -> list[str]:
         raise RuntimeError(f"driver bug while talking to {SECRET_URL}")
 
 

@@ -3,7 +3,7 @@
 ``GatedAdapter`` is the memory adapter with an asyncio gate in front of each write; it is
 registered the way a third-party adapter would be (``register_adapter``). Gates, not
 timings, prove that writes run concurrently: each source's insert waits until the other
-source's insert has started, which only finishes if both run at once.
+source's write has started, which only finishes if both run at once.
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ class GatedAdapter(MemoryAdapter):
         if self.fail is not None:
             raise self.fail
 
-    async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
+    async def write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
         await self._gate()
-        await super().insert(schema, rows)
-
-    async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
-        await self._gate()
-        return await super().delete(schema, ids)
+        return await super().write(schema, rows, expect)
 
 
 def make(**gates: dict[str, Any]) -> tuple[da.Diaspora, Any]:

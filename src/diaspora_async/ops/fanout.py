@@ -1,27 +1,41 @@
-"""Running one operation on several sources: concurrent writes, fallback reads.
+"""Running one operation on several sources: concurrent writes, fallback reads, policies.
 
 Writes (``fan_out``) start every source's part at once with ``asyncio.gather`` so the
 call takes about as long as the slowest source; every part is attempted even when one
 fails, and a failure anywhere raises ``FanOutError`` naming what succeeded and what
 failed. A single source runs inline and raises its own error unchanged. Reads
 (``first_of``) walk the sources in order and stop at the first that has an answer.
+
+``run`` adds the ``on_error`` policy (DESIGN.md 6): ``compensate`` writes the previous
+state back, with a new revision, to every source that took the write or may have
+(a lost reply); ``queue`` records the failed sources' writes in the outbox. Every
+write is revision-guarded, so both are safe whatever actually landed.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ..errors import DiasporaError, FanOutError
+from ..errors import (
+    AccessDenied,
+    DataSourceError,
+    DiasporaError,
+    FanOutError,
+    IntegrityError,
+    PoolTimeout,
+)
 from ..meta import ModelMeta
-from ..state import EntityCore
+from ..sources import OnError
 
-__all__ = ["Undo", "fan_out", "first_of", "run"]
+__all__ = ["Compensate", "Intents", "fan_out", "first_of", "maybe_applied", "run"]
 
 T = TypeVar("T")
-Undo = Callable[[], Awaitable[None]]
-"""Undoes one source's part of a write (the ``compensate`` policy)."""
+Compensate = Callable[[list[str]], Awaitable[dict[str, BaseException | None]]]
+"""Writes the state before the call back to the given sources; each source's outcome."""
+Intents = Callable[[], Sequence[tuple[str, dict[str, Any] | None, str]]]
+"""The ``(id, attributes or None for a delete, revision)`` of what the call wrote."""
 
 
 async def fan_out(
@@ -80,30 +94,53 @@ async def first_of(
     return answer
 
 
+def maybe_applied(exc: BaseException) -> bool:
+    """Whether a write that raised ``exc`` may still have landed (its reply was lost):
+    any store failure except a refusal the store answered or a call never sent."""
+    return isinstance(exc, DataSourceError) and not isinstance(
+        exc, IntegrityError | AccessDenied | PoolTimeout
+    )
+
+
+def _queueable(exc: BaseException) -> bool:
+    # A store failure a later delivery can get past; a refusal (a unique value taken)
+    # or a hook's veto would only fail again.
+    return isinstance(exc, DataSourceError) and not isinstance(exc, IntegrityError)
+
+
 async def run(
     meta: ModelMeta,
     what: str,
     sources: list[str],
     part: Callable[[str], Awaitable[None]],
-    policy: str,
-    undo: dict[str, Undo],
-    entities: Sequence[EntityCore],
+    policy: OnError,
+    attempted: set[str],
+    compensate: Compensate,
+    intents: Intents,
 ) -> None:
-    """Run ``part`` on every source, then apply ``policy`` if any failed (and re-raise):
-    ``compensate`` undoes the sources that succeeded, ``queue`` records the failed ones
-    in the outbox."""
+    """Run ``part`` on every source, then apply ``policy`` if any failed (and re-raise).
+
+    ``attempted``: filled by the parts with the sources whose write was sent.
+    """
     try:
         await fan_out(sources, part, f"{what} {meta.name}")
     except FanOutError as exc:
         if policy == "compensate":
-            for source in exc.succeeded:
-                try:
-                    await undo[source]()
+            unknown = [s for s, e in exc.failed.items() if s in attempted and maybe_applied(e)]
+            outcomes = await compensate([*exc.succeeded, *unknown])
+            for source, undo_exc in outcomes.items():
+                if undo_exc is None:
                     exc.compensated.append(source)
-                except Exception as undo_exc:  # best effort: report, keep going
+                else:  # best effort: report, keep going
                     exc.add_note(f"compensation on {source!r} failed: {undo_exc!r}")
         elif policy == "queue":
-            payloads = [(e._id, e._attrs if what == "persist" else None) for e in entities]
-            await meta.catalog.outbox.record(meta.name, what, payloads, list(exc.failed))
-            exc.queued.extend(exc.failed)
+            failed = [s for s, e in exc.failed.items() if _queueable(e)]
+            if failed:
+                await meta.catalog.outbox.record(meta.name, what, intents(), failed)
+                exc.queued.extend(failed)
+        raise
+    except DiasporaError as exc:  # one source: its own error, queued under "queue"
+        if policy == "queue" and _queueable(exc):
+            await meta.catalog.outbox.record(meta.name, what, intents(), sources)
+            exc.add_note(f"queued in the outbox for {sources[0]!r}")
         raise

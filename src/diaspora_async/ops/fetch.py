@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import DataSourceError, EntityStateError
 from ..meta import ModelMeta
-from ..state import EntityCore, begin, confirm, end, forget, set_attrs
+from ..state import EntityCore, begin, confirm, end, forget, set_attrs, stamp
 
 __all__ = ["fetch"]
 
@@ -50,7 +50,9 @@ async def fetch(
                 continue
             attrs = meta.row_to_attrs(row)
             set_attrs(e, attrs)
-            confirm(e, s, meta.copy(attrs))
+            snapshot = meta.copy(attrs)
+            confirm(e, s, snapshot)
+            stamp(e, row.get("_rev"), snapshot)
             del pending[e.id]
             done.append(e)
         if events:

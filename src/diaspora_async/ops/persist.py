@@ -1,11 +1,17 @@
 """Persist: each source's part of an entity write, batched, with its lifecycle events.
 
 ``Entity.persist`` and ``EntitySet.persist`` land here with a list of entities and the
-resolved source names. Per source, every entity runs its own event sequence, then the
-source gets one batched insert and one batched update, and each entity's confirmed
-snapshot is set (through ``state``) as soon as that source answered, so per-source
-states are true even when another source failed. ``fanout.run`` runs the parts
-concurrently and applies the ``on_error`` policy after a failure.
+resolved source names. Every write is a revision-guarded upsert (DESIGN.md 6.1): an
+entity whose attributes differ from what its revision stands for gets the call's new
+revision (one for every source), an unchanged one re-sends its own revision to the
+sources not known to hold it, and a store holding a newer revision keeps it (the entity
+is then ``superseded`` there). What one object has seen is an optimisation only: a
+source that never stored the entity and one that lost it are written alike.
+
+Per source, every entity runs its own event sequence, then the source gets one batched
+``write``, and each entity's confirmed snapshot is set as soon as that source answered,
+so per-source states are true even when another source failed. ``fanout.run`` runs the
+parts concurrently and applies the ``on_error`` policy after a failure.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EntityStateError
+from ..errors import ConflictError
 from ..meta import ModelMeta
+from ..revisions import newest, next_revision
 from ..rows import GC_PAUSE_MIN, GCPause, building
-from ..sources import check_policy
-from ..state import EntityCore, begin, confirm, end, forget, restore, set_attrs, settle
-from .fanout import Undo, run
+from ..sources import OnError, check_policy
+from ..state import EntityCore, begin, confirm, end, forget, set_attrs, stamp, supersede
+from .fanout import run
+from .restore import restore_prior
 
 if TYPE_CHECKING:
     from ..adapters.base import Adapter, CollectionSchema
@@ -41,6 +49,14 @@ def validate_all(meta: ModelMeta, entities: Sequence[EntityCore]) -> None:
             set_attrs(e, attrs)
 
 
+def policy_for(meta: ModelMeta, on_error: str | None) -> OnError:
+    """The call's policy; ``"queue"`` without an outbox fails here, before any I/O."""
+    policy = check_policy(on_error or meta.on_error)
+    if policy == "queue":
+        meta.catalog.outbox  # noqa: B018 - raises ConfigError when there is none
+    return policy
+
+
 def persist(
     meta: ModelMeta,
     entities: Sequence[EntityCore],
@@ -48,19 +64,25 @@ def persist(
     skip_events: bool,
     on_error: str | None,
     validated: bool = False,
+    check: bool = False,
 ) -> Awaitable[object]:
-    """Insert or update ``entities`` in every source concurrently (await the result).
+    """Write ``entities`` to every source concurrently (await the result).
 
     ``validated``: the caller already validated every entity (then only hooks, which
-    may change attributes, cause another validation).
+    may change attributes, cause another validation). ``check``: optimistic
+    concurrency on the first source (written first; ``ConflictError``).
     """
-    policy = check_policy(on_error or meta.on_error)
-    if len(sources) == 1:
-        # One source: its error is raised as is, so there is nothing to compensate or
-        # queue and none of the fan-out machinery is needed; the caller awaits its part
+    policy = policy_for(meta, on_error)
+    revision = next_revision(entities[0]._rev if len(entities) == 1 else _newest(entities))
+    if len(sources) == 1 and policy != "queue" and not check:
+        # One source, nothing to compensate or queue: the caller awaits the part
         # directly (no coroutine of this function's own on the single-entity hot path).
-        return _persist_in(meta, entities, sources[0], skip_events, validated)
-    return _persist_all(meta, entities, sources, skip_events, policy, validated)
+        return _persist_in(meta, entities, sources[0], skip_events, validated, revision)
+    return _persist_all(meta, entities, sources, skip_events, policy, validated, revision, check)
+
+
+def _newest(entities: Sequence[EntityCore]) -> str | None:
+    return newest([e._rev for e in entities])
 
 
 async def _persist_all(
@@ -68,34 +90,70 @@ async def _persist_all(
     entities: Sequence[EntityCore],
     sources: list[str],
     skip_events: bool,
-    policy: str,
+    policy: OnError,
     validated: bool,
+    revision: str,
+    check: bool,
 ) -> None:
-    undo: dict[str, Undo] = {}
+    prior = [(e._rev, e._base) for e in entities]
+    # Stamped before any part runs, so the intents of a call whose every part fails
+    # early (a store down at its first use) still carry this call's state.
+    _stamp_changed(meta, entities, revision)
+    attempted: set[str] = set()
 
     async def part(source: str) -> None:
-        done = await _persist_in(meta, entities, source, skip_events, validated)
-        undo[source] = lambda: _revert(*done)
+        attempted.add(source)
+        await _persist_in(meta, entities, source, skip_events, validated, revision)
 
-    await run(meta, "persist", sources, part, policy, undo, entities)
+    rest = sources
+    if check:
+        rest = sources[1:]
+        expect = [_expected(r, b) for r, b in prior]
+        try:
+            await _persist_in(meta, entities, sources[0], skip_events, validated, revision, expect)
+        except ConflictError:
+            for e, (rev, base) in zip(entities, prior, strict=True):
+                if sources[0] not in e._confirmed or e._confirmed[sources[0]] is not e._base:
+                    stamp(e, rev, base)  # not written anywhere: as it was before the call
+            raise
+        if not rest:
+            return
+
+    async def compensate(targets: list[str]) -> dict[str, BaseException | None]:
+        return await restore_prior(meta, entities, prior, targets)
+
+    def intents() -> list[tuple[str, dict[str, Any] | None, str]]:
+        return [(e._id, e._base, e._rev or revision) for e in entities]
+
+    await run(meta, "persist", rest, part, policy, attempted, compensate, intents)
 
 
-# What one source's part of ``persist`` wrote, enough to undo it (``compensate``): the
-# adapter, the schema, the source, the entities created and updated there, and the
-# snapshots the updates replaced. A plain tuple: built on every persist, used rarely.
-_Written = tuple[
-    "Adapter",
-    "CollectionSchema",
-    str,
-    list["EntityCore"],
-    list["EntityCore"],
-    list[tuple[str, dict[str, Any]]],
-]
+def _expected(rev: str | None, base: dict[str, Any] | None) -> str | None:
+    # What check=True expects the first source to hold: nothing for an entity never
+    # stored; "" for one read from a copy stored before revisions existed.
+    if base is None:
+        return None
+    return rev or ""
+
+
+def _stamp_changed(meta: ModelMeta, entities: Sequence[EntityCore], revision: str) -> None:
+    """Give every entity whose attributes differ from its revision's the new one."""
+    copy_attrs = meta.copy
+    for e in entities:
+        base = e._base
+        if e._rev is None or base is None or e._attrs != base:
+            stamp(e, revision, copy_attrs(e._attrs))
 
 
 async def _persist_in(
-    meta: ModelMeta, entities: Sequence[EntityCore], source: str, skip_events: bool, validated: bool
-) -> _Written:
+    meta: ModelMeta,
+    entities: Sequence[EntityCore],
+    source: str,
+    skip_events: bool,
+    validated: bool,
+    revision: str,
+    expect: list[str | None] | None = None,
+) -> None:
     """One source's part of ``persist``."""
     events = not skip_events and meta.has_hooks
     if events:
@@ -105,107 +163,99 @@ async def _persist_in(
         validate_all(meta, entities)
     if events:
         await meta.fire("after_validate", entities, source)
-    creates: list[EntityCore] = []
-    updates: list[EntityCore] = []
-    for e in entities:
-        (updates if source in e._confirmed else creates).append(e)
-    if events:
+        creates: list[EntityCore] = []
+        updates: list[EntityCore] = []
+        for e in entities:
+            (updates if source in e._confirmed else creates).append(e)
         await meta.fire("before_persist_create", creates, source)
         await meta.fire("before_persist_update", updates, source)
-    adapter, schema = meta.ready_target(source) or await meta.target(source)
     # Everything below up to the first await sees one consistent set of attributes.
     if len(entities) < GC_PAUSE_MIN:  # no context manager on the single-entity path
-        rows, changes, before, snaps = _prepare(meta, creates, updates, source)
+        rows, written = _prepare(meta, entities, source, revision, expect)
     else:
         with GCPause():
-            rows, changes, before, snaps = _prepare(meta, creates, updates, source)
-    begin(entities, source)
-    try:
-        if rows:
-            await adapter.insert(schema, rows)
-            for e, row in zip(creates, rows, strict=True):
-                del row["id"]
-                confirm(e, source, row)
-        matched = await adapter.update(schema, changes) if changes else 0
-        lost = len(changes) - matched
-        if lost:
-            await _forget_missing(meta, adapter, schema, source, updates)
-        settle(updates, snaps, source)
-        if lost:
-            raise EntityStateError(
-                f"{lost} {meta.name} entities no longer exist in {source!r}; persist them "
-                "again to re-create them"
-            )
-    finally:
-        end(entities, source)
+            rows, written = _prepare(meta, entities, source, revision, expect)
+    if rows:
+        adapter, schema = meta.ready_target(source) or await meta.target(source)
+        wanted = None if expect is None else [expect[i] for i in _positions(entities, written)]
+        begin(written, source)
+        try:
+            refused = await adapter.write(schema, rows, wanted)
+        finally:
+            end(written, source)
+        skip = set(refused) if refused else ()
+        for e in written:
+            if e._id not in skip:
+                confirm(e, source, e._base)  # type: ignore[arg-type]  # stamped by _prepare
+        if refused:
+            await _refused(adapter, schema, source, written, refused, wanted)
     if events:
         await meta.fire("after_persist_create", creates, source)
         await meta.fire("after_persist_update", updates, source)
         await meta.fire("after_persist", entities, source)
-    return adapter, schema, source, creates, updates, before
 
 
 def _prepare(
-    meta: ModelMeta, creates: list[EntityCore], updates: list[EntityCore], source: str
-) -> tuple[
-    list[dict[str, Any]],
-    list[tuple[str, dict[str, Any]]],
-    list[tuple[str, dict[str, Any]]],
-    list[dict[str, Any] | None],
-]:
-    """What to send and what it confirms: the rows to insert; the changes to send; for
-    those, the snapshots they replace (to undo them); per update, its new snapshot (None
-    if unchanged). Synchronous, so it sees one consistent set of attributes."""
+    meta: ModelMeta,
+    entities: Sequence[EntityCore],
+    source: str,
+    revision: str,
+    expect: list[str | None] | None,
+) -> tuple[list[dict[str, Any]], list[EntityCore]]:
+    """The rows to send ``source`` and their entities. Synchronous, so it sees one
+    consistent set of attributes; stamps the entities that changed."""
     copy_attrs = meta.copy
-    # A created row is a copy of the attributes plus its id; once the insert is
-    # confirmed, the same dict (id removed) is the snapshot: one copy, not two.
-    rows = []
-    for e in creates:
-        row = copy_attrs(e._attrs)
+    rows: list[dict[str, Any]] = []
+    written: list[EntityCore] = []
+    for e in entities:
+        base = e._base
+        rev = e._rev
+        if rev is None or base is None or e._attrs != base:
+            base = copy_attrs(e._attrs)
+            rev = revision
+            stamp(e, rev, base)
+        elif expect is None and e._confirmed.get(source) is base:
+            continue  # the source confirmed this very revision: nothing to send
+        row = base.copy()
         row["id"] = e._id
+        row["_rev"] = rev
         rows.append(row)
-    changes: list[tuple[str, dict[str, Any]]] = []
-    before: list[tuple[str, dict[str, Any]]] = []
-    snaps: list[dict[str, Any] | None] = []
-    for e in updates:
-        diff = e.diff(source)
-        if diff:
-            entity_id = e._id
-            changes.append((entity_id, diff))
-            before.append((entity_id, e._confirmed[source]))
-            snaps.append(copy_attrs(e._attrs))
-        else:
-            snaps.append(None)
-    return rows, changes, before, snaps
+        written.append(e)
+    return rows, written
 
 
-async def _revert(
+def _positions(entities: Sequence[EntityCore], written: list[EntityCore]) -> list[int]:
+    index = {id(e): i for i, e in enumerate(entities)}
+    return [index[id(e)] for e in written]
+
+
+async def _refused(
     adapter: Adapter,
     schema: CollectionSchema,
     source: str,
-    creates: list[EntityCore],
-    updates: list[EntityCore],
-    before: list[tuple[str, dict[str, Any]]],
+    written: list[EntityCore],
+    refused: list[str],
+    expect: list[str | None] | None,
 ) -> None:
-    """Undo one source's part of ``persist`` (see ``_Written``): delete what it created,
-    restore what it updated (the ``compensate`` policy)."""
-    if creates:
-        await adapter.delete(schema, [e.id for e in creates])
-        for e in creates:
-            forget(e, source)
-    if before:
-        await adapter.update(schema, before)
-        previous = dict(before)
-        for e in updates:
-            if e.id in previous:
-                restore(e, source, previous[e.id])
-
-
-async def _forget_missing(
-    meta: ModelMeta, adapter: Any, schema: Any, source: str, updates: Sequence[EntityCore]
-) -> None:
-    # Only on a count mismatch: find which entities the source lost, and say so.
-    present = {r["id"] for r in await adapter.get(schema, [e.id for e in updates])}
-    for e in updates:
-        if e.id not in present:
-            forget(e, source)
+    """The slow path after a source refused rows: it holds a newer revision (the entity
+    is superseded there) or, under ``check``, another one than expected (a conflict)."""
+    held = await adapter.revisions(schema, refused)
+    ids = set(refused)
+    first: ConflictError | None = None
+    for i, e in enumerate(written):
+        if e._id not in ids:
+            continue
+        rev, deleted = held.get(e._id, (None, False))
+        if rev == e._rev and not deleted:
+            confirm(e, source, e._base)  # type: ignore[arg-type]  # it landed after all
+            continue
+        if expect is not None and first is None:
+            first = ConflictError(source, e._id, expect[i] or None, rev, deleted)
+        if e._id in held:
+            supersede(e, source)
+        else:
+            forget(e, source)  # an expected copy that is not there
+    if first is not None:
+        if len(ids) > 1:
+            first.add_note(f"{len(ids)} entities conflicted in {source!r}")
+        raise first

@@ -1,8 +1,9 @@
 """Copying a model's entities from one source to another (offline-first sync).
 
 ``Model.sync("local", "api")`` lands here: the source is read in id-ordered batches, each
-batch is compared with what the destination holds (one batched ``get``), and only missing
-entities are inserted and only changed fields are sent, one batch per kind of write.
+batch is compared with what the destination holds (one batched ``get``), and the missing
+and changed entities are sent as one revision-guarded write carrying the source's
+revisions, so a destination holding a newer revision keeps it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..adapters.base import REV
 from ..errors import QueryError
 from ..meta import ModelMeta
 from ..query.ast import Query
 from ..query.parse import parse_where
+from ..revisions import next_revision
 
 __all__ = ["SyncReport", "sync"]
 
@@ -60,24 +63,23 @@ async def sync(
             r["id"]: meta.row_to_attrs(r)
             for r in await dst.get(dst_schema, [r["id"] for r in rows])
         }
-        creates, changes = [], []
+        sends: list[dict[str, Any]] = []
+        created: set[str] = set()
         for row in rows:
             attrs = meta.row_to_attrs(row)
             old = held.get(row["id"])
-            if old is None:
-                creates.append({"id": row["id"], **attrs})
-                continue
-            diff = {k: v for k, v in attrs.items() if old.get(k) != v}
-            if diff:
-                changes.append((row["id"], diff))
-            else:
+            if old is not None and old == attrs:
                 report.unchanged += 1
-        if creates:
-            await dst.insert(dst_schema, creates)
-            report.created += len(creates)
-        if changes:
-            await dst.update(dst_schema, changes)
-            report.updated += len(changes)
+                continue
+            if old is None:
+                created.add(row["id"])
+            # A copy stored before revisions existed gets one now, on its way over.
+            sends.append({**attrs, "id": row["id"], REV: row.get(REV) or next_revision()})
+        if sends:
+            refused = set(await dst.write(dst_schema, sends))
+            report.unchanged += len(refused)  # the destination holds a newer revision
+            report.created += len(created - refused)
+            report.updated += len(sends) - len(created | refused)
         if progress is not None:
             progress(report)
         if len(rows) < batch_size:

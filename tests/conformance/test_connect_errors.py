@@ -7,67 +7,14 @@ exactly one connection attempt, since retrying cannot help.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 import diaspora_async as da
+from tests.faults.proxy import FaultProxy as Proxy
 from tests.targets.mysql import mysql_url
 from tests.targets.redis import redis_url
-
-
-class Proxy:
-    """Forwards every connection to ``host:port``; ``accepted`` counts them."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.accepted = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        try:
-            up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            writer.close()
-            return
-        pipes = [
-            asyncio.ensure_future(self._pipe(reader, up_writer)),
-            asyncio.ensure_future(self._pipe(up_reader, writer)),
-        ]
-        self._tasks.update(pipes)
-        try:
-            await asyncio.gather(*pipes)
-        finally:
-            self._tasks.difference_update(pipes)
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[int]:
-        """Serve on 127.0.0.1 and yield the port."""
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        try:
-            yield server.sockets[0].getsockname()[1]
-        finally:
-            server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            await server.wait_closed()
 
 
 def _via(url: str, port: int, user: str | None, password: str | None, path: str | None) -> str:

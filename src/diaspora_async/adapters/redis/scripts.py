@@ -1,7 +1,7 @@
 """The Lua scripts that make every Redis write one atomic round trip.
 
 Sits under ``adapter.py``: for each collection the adapter asks ``scripts(layout)``
-once and gets an insert, update, delete and drop script, each a shared body behind a
+once and gets an insert, write, update, delete, purge and drop script, each a shared body behind a
 prelude that names this collection's keys and indexes as Lua string literals (every byte
 written as a decimal escape, so no name can break out of its literal). A script checks
 everything first (duplicate ids, unique values) and only then writes, so a refused batch
@@ -9,6 +9,11 @@ writes nothing; it reads the old indexed values itself, so index maintenance nee
 extra round trip. Values arrive as ARGV and are only ever used as data (hash fields, set
 members, key suffixes), never as patterns. Errors are returned as ``{code, ...}`` tables,
 not raised, so the reply stream stays in step.
+
+The write script is the revision guard of ``Adapter.write`` (DESIGN.md 6.1): per row it
+reads the stored ``_rev``/``_del`` (one ``HMGET`` that also fetches the old indexed
+values), decides with Lua's byte-wise string ``<``/``==`` on the fixed-width revisions,
+and applies the admitted rows after every unique check passed. Tombstones: ``layout.py``.
 """
 
 from __future__ import annotations
@@ -34,9 +39,15 @@ class Scripts:
     """The write scripts of one collection."""
 
     insert: Script
+    write: Script
     update: Script
     delete: Script
+    purge: Script
     drop: Script
+
+    def all(self) -> tuple[Script, ...]:
+        """Every script (for ``SCRIPT LOAD``)."""
+        return (self.insert, self.write, self.update, self.delete, self.purge, self.drop)
 
 
 def _lit(text: str) -> str:
@@ -78,7 +89,8 @@ local i, n, seen, claims = 1, #ARGV, {}, {}
 while i <= n do
   local last = i + 2 * tonumber(ARGV[i])
   local id = ARGV[i + 2]
-  if seen[id] or redis.call('ZSCORE', IDS, id) then return {'dup', id} end
+  -- the key exists iff a live copy or a tombstone does: both make the id a duplicate
+  if seen[id] or redis.call('EXISTS', EK .. id) == 1 then return {'dup', id} end
   seen[id] = true
   $CHECK
   i = last + 1
@@ -97,6 +109,61 @@ return 0
 
 _ROW_VALS = """local vals = {}
   for j = i + 1, last, 2 do vals[ARGV[j]] = ARGV[j + 1] end"""
+
+# ARGV: per row: npairs, expectation, id, revision, then either npairs (field, value)
+# pairs (a live row: ("id", id) first, "_rev" among them) or, if npairs is 0, the
+# deletion time in epoch microseconds (a tombstone). Expectation: '-' none (revision
+# guard), 'n' no live copy, '=' .. revision (a live copy holding exactly that one).
+# Reply: {0, index...} of the refused rows (0-based), replays left out; or an error table.
+# Pass 1 decides every row and checks unique values, pass 2 writes: a refused batch
+# writes nothing. ``held``: id, _rev, _del, then the old WATCHED values.
+_WRITE = """
+local out, todo, claims = {0}, {}, {}
+local i, n, k = 1, #ARGV, 0
+while i <= n do
+  local np = tonumber(ARGV[i])
+  local exp, id, rev = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local first = i + 4
+  local last = first
+  if np > 0 then last = first + 2 * np - 1 end
+  local held = redis.call('HMGET', EK .. id, 'id', '_rev', '_del'$FIELDS)
+  local tomb = held[3]
+  local exists = held[1] or tomb
+  local have = held[2] or ''
+  local c, ok = string.byte(exp), false
+  if c == 45 then ok = not exists or have < rev
+  elseif c == 110 then ok = not exists or (tomb and have < rev)
+  else ok = exists and not tomb and have == string.sub(exp, 2) end
+  if ok then
+    local t = {first, last, id, exists, tomb, held}
+    $CHECK
+    todo[#todo + 1] = t
+  elseif held[2] ~= rev then
+    out[#out + 1] = k
+  end
+  k = k + 1
+  i = last + 1
+end
+for _, t in ipairs(todo) do
+  local first, last, id, exists, tomb = t[1], t[2], t[3], t[4], t[5]
+  local key = EK .. id
+  if exists then
+    $DEL
+    redis.call('DEL', key)
+  end
+  if last > first then
+    redis.call('HSET', key, unpack(ARGV, first, last))
+    if tomb then redis.call('ZREM', TOMBS, id) end
+    if tomb or not exists then redis.call('ZADD', IDS, 0, id) end
+    $ADD
+  else
+    redis.call('HSET', key, '_rev', ARGV[first - 1], '_del', ARGV[first])
+    if exists and not tomb then redis.call('ZREM', IDS, id) end
+    redis.call('ZADD', TOMBS, ARGV[first], id)
+  end
+end
+return out
+"""
 
 # ARGV: groups of: nset, nset (field, value) pairs, ndel, ndel fields, nids, nids ids.
 _UPDATE = """
@@ -147,23 +214,44 @@ return matched
 _TOUCH = "for _, f in ipairs(WATCHED) do if g.set[f] or g.del[f] then g.touched = true end end"
 
 # ARGV: ids.
+# Tombstones go too (without counting): a delete is unconditional and leaves nothing.
 _DELETE = """
 local count = 0
 for _, id in ipairs(ARGV) do
+  local key = EK .. id
   if redis.call('ZREM', IDS, id) == 1 then
     count = count + 1
-    local key = EK .. id
     $OLD
+    redis.call('DEL', key)
+  elseif redis.call('ZREM', TOMBS, id) == 1 then
     redis.call('DEL', key)
   end
 end
 return count
 """
 
+# ARGV: the exclusive upper bound ('(' .. epoch microseconds), the most to remove in one
+# run (the caller repeats while a run removes that many, so no run blocks the server
+# long). The HEXISTS re-check keeps a live hash safe even if the set ever drifted.
+_PURGE = """
+local gone = redis.call('ZRANGEBYSCORE', TOMBS, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local count = 0
+for _, id in ipairs(gone) do
+  local key = EK .. id
+  if redis.call('HEXISTS', key, '_del') == 1 then
+    redis.call('DEL', key)
+    count = count + 1
+  end
+end
+if #gone > 0 then redis.call('ZREM', TOMBS, unpack(gone)) end
+return {#gone, count}
+"""
+
 _DROP = """
 for _, id in ipairs(redis.call('ZRANGE', IDS, 0, -1)) do redis.call('DEL', EK .. id) end
+for _, id in ipairs(redis.call('ZRANGE', TOMBS, 0, -1)) do redis.call('DEL', EK .. id) end
 for _, k in ipairs(redis.call('SMEMBERS', REG)) do redis.call('DEL', k) end
-redis.call('DEL', IDS, REG$AUX)
+redis.call('DEL', IDS, REG, TOMBS$AUX)
 return 0
 """
 
@@ -231,6 +319,7 @@ def scripts(lay: Layout) -> Scripts:
     watched = sorted({*num, *eq, *unq})
     prelude = [f"local EK = {_lit(lay.entity)}", f"local IDS = {_lit(lay.ids)}"]
     prelude.append(f"local REG = {_lit(lay.registry)}")
+    prelude.append(f"local TOMBS = {_lit(lay.tombs)}")
     if watched:
         prelude.append("local WATCHED = {" + ", ".join(_lit(f) for f in watched) + "}")
         prelude.append(_OLD_VALS)
@@ -259,7 +348,40 @@ def scripts(lay: Layout) -> Scripts:
     aux = "".join(", " + _lit(k) for k in (*num.values(), *unq.values()))
     return Scripts(
         insert=_script(head + insert),
+        write=_script(head + _write(watched, num, eq, unq)),
         update=_script(head + update),
         delete=_script(head + _DELETE.replace("$OLD", old)),
+        purge=_script(head + _PURGE),
         drop=_script(head + _DROP.replace("$AUX", aux)),
+    )
+
+
+def _write(watched: list[str], num: dict[str, str], eq: dict[str, str], unq: dict[str, str]) -> str:
+    """The write script; without indexes it neither reads nor maintains any."""
+    if not watched:
+        return (
+            _WRITE.replace("$FIELDS", "")
+            .replace("$CHECK", "")
+            .replace("$DEL", "")
+            .replace("$ADD", "")
+        )
+    # The new values (pass 1, for the unique checks, kept for pass 2's index entries).
+    check = (
+        "if last > first then\n      local vals = {}\n"
+        "      for j = first, last, 2 do vals[ARGV[j]] = ARGV[j + 1] end\n"
+        "      t[7] = vals\n      " + _check(unq) + "\n    end"
+    )
+    # The old values came with the guard's HMGET, after id, _rev and _del.
+    olds = "; ".join(f"vals[{_lit(f)}] = held[{j}]" for j, f in enumerate(watched, 4))
+    delete = (
+        "if not tomb then\n      local held, vals = t[6], {}\n      "
+        + olds + "\n      " + _del(num, eq, unq) + "\n    end"
+    )  # fmt: skip
+    add = "local vals = t[7]\n    " + _add(num, eq, unq)
+    fields = "".join(", " + _lit(f) for f in watched)
+    return (
+        _WRITE.replace("$FIELDS", fields)
+        .replace("$CHECK", check)
+        .replace("$DEL", delete)
+        .replace("$ADD", add)
     )

@@ -10,7 +10,10 @@ no second pool inside redis-py. Every write is one ``EVALSHA`` of a per-collecti
 (``scripts.py``) that checks, writes and maintains indexes atomically; reads are one
 pipelined batch of ``HGETALL`` after at most one pipelined batch of index lookups
 (``index.py``); rows are filtered, sorted and sliced with the reference matcher so
-answers equal the memory adapter's. Key layout and value encoding: ``layout.py``. The one
+answers equal the memory adapter's. ``write`` (the revision-guarded upsert) is such a
+script too: guard, expectations, tombstones and index upkeep in one run per batch, with
+``revisions`` a pipelined read and ``purge`` a range over the collection's tombstone set.
+Key layout, tombstones and value encoding: ``layout.py``. The one
 private redis-py attribute used (the connection's stream reader) is read in ``_redispy.py``.
 """
 
@@ -51,6 +54,11 @@ _PURGE_CHUNK = 1000  # tombstones removed per purge script run (bounds how long 
 _NO_EXPECT = "-"  # the write script's expectation codes: see scripts._WRITE
 _NO_LIVE = "n"
 _HELD = (b"id", REV.encode(), DELETED.encode())  # a live hash has id; a tombstone, _del
+
+
+def _codes(expect: Sequence[str | None]) -> list[str]:
+    """The write script's expectation codes for ``expect``."""
+    return [_NO_LIVE if e is None else "=" + e for e in expect]
 
 
 class _RedisPool(Pool[Connection]):
@@ -331,20 +339,16 @@ class RedisAdapter(Adapter):
         if not rows:
             return []
         coll = self._coll(schema)
-        encode = coll.lay.encode_row
+        encode = coll.lay.encode_full
         args: list[Any] = []
-        for i, row in enumerate(rows):
-            if expect is None:
-                exp = _NO_EXPECT
-            else:
-                wanted = expect[i]
-                exp = _NO_LIVE if wanted is None else "=" + wanted
+        codes = [_NO_EXPECT] * len(rows) if expect is None else _codes(expect)
+        for row, exp in zip(rows, codes, strict=True):
             deleted = row.get(DELETED)
             if deleted is None:
                 at = len(args)
-                args += (0, exp, row["id"], row[REV])
-                args[at] = encode(row, args)  # npairs, then the pairs (id first, REV among)
-            else:  # a tombstone: npairs 0, then the deletion time
+                args += (0, exp)
+                args[at] = encode(row, args)  # npairs, then the pairs (id, REV first)
+            else:  # a tombstone: npairs 0, then id, revision and deletion time
                 args += (0, exp, row["id"], row[REV], to_us(deleted))
         reply = await self._eval(coll.scripts.write, args)
         if reply[0] != 0:

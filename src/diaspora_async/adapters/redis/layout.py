@@ -196,6 +196,20 @@ class Layout:
             n += 1
         return n
 
+    def encode_full(self, row: Row, out: list[Any]) -> int:
+        """Like ``encode_row`` for a ``write`` row: ``id`` then ``REV`` first (the write
+        script reads them at fixed places), then the non-None fields."""
+        encoders = self.encoders
+        out += ("id", row["id"], REV, row[REV])
+        n = 2
+        for name, value in row.items():
+            if value is None or name == "id" or name == REV:
+                continue
+            stored, enc = encoders[name]
+            out += (stored, enc(value))
+            n += 1
+        return n
+
     def encode_value(self, name: str, value: Any) -> Any:
         """The stored encoding of one field value (also its index token)."""
         return self.encoders[name][1](value)

@@ -13,7 +13,10 @@ not raised, so the reply stream stays in step.
 The write script is the revision guard of ``Adapter.write`` (DESIGN.md 6.1): per row it
 reads the stored ``_rev``/``_del`` (one ``HMGET`` that also fetches the old indexed
 values), decides with Lua's byte-wise string ``<``/``==`` on the fixed-width revisions,
-and applies the admitted rows after every unique check passed. Tombstones: ``layout.py``.
+and applies the admitted rows after every unique check passed. (Lua's string ``<`` is
+``strcoll``, and Redis sets ``LC_COLLATE`` from its environment; over same-length strings
+of ``0-9a-f``, each character with its own primary weight, every locale orders them as
+bytes do.) Tombstones: ``layout.py``.
 """
 
 from __future__ import annotations
@@ -110,60 +113,70 @@ return 0
 _ROW_VALS = """local vals = {}
   for j = i + 1, last, 2 do vals[ARGV[j]] = ARGV[j + 1] end"""
 
-# ARGV: per row: npairs, expectation, id, revision, then either npairs (field, value)
-# pairs (a live row: ("id", id) first, "_rev" among them) or, if npairs is 0, the
-# deletion time in epoch microseconds (a tombstone). Expectation: '-' none (revision
+# ARGV: per row: npairs, expectation, then either npairs (field, value) pairs, ("id", id)
+# and ("_rev", revision) first (a live row), or, if npairs is 0, id, revision and the
+# deletion time in epoch microseconds (a tombstone). Expectation: '-' none (the revision
 # guard), 'n' no live copy, '=' .. revision (a live copy holding exactly that one).
 # Reply: {0, index...} of the refused rows (0-based), replays left out; or an error table.
-# Pass 1 decides every row and checks unique values, pass 2 writes: a refused batch
-# writes nothing. ``held``: id, _rev, _del, then the old WATCHED values.
+# ``held`` (one HMGET): id (live rows have it), _rev, _del, then the old WATCHED values.
+# With unique fields, pass 1 decides every row and checks its values and pass 2 writes,
+# so a refused batch writes nothing; without, nothing can refuse a batch and each row is
+# applied as soon as it is decided (one pass, no per-row table).
 _WRITE = """
-local out, todo, claims = {0}, {}, {}
+local out = {0}$TABLES
 local i, n, k = 1, #ARGV, 0
 while i <= n do
   local np = tonumber(ARGV[i])
-  local exp, id, rev = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local first = i + 4
-  local last = first
-  if np > 0 then last = first + 2 * np - 1 end
+  local first, last, id, rev = i + 2, i + 4, nil, nil
+  if np > 0 then
+    last = i + 1 + 2 * np
+    id, rev = ARGV[i + 3], ARGV[i + 5]
+  else
+    id, rev = ARGV[i + 2], ARGV[i + 3]
+  end
+  local exp = ARGV[i + 1]
   local held = redis.call('HMGET', EK .. id, 'id', '_rev', '_del'$FIELDS)
   local tomb = held[3]
   local exists = held[1] or tomb
   local have = held[2] or ''
-  local c, ok = string.byte(exp), false
-  if c == 45 then ok = not exists or have < rev
-  elseif c == 110 then ok = not exists or (tomb and have < rev)
+  local ok = false
+  if exp == '-' then ok = not exists or have < rev
+  elseif exp == 'n' then ok = not exists or (tomb and have < rev)
   else ok = exists and not tomb and have == string.sub(exp, 2) end
   if ok then
-    local t = {first, last, id, exists, tomb, held}
-    $CHECK
-    todo[#todo + 1] = t
+    $DECIDED
   elseif held[2] ~= rev then
     out[#out + 1] = k
   end
   k = k + 1
   i = last + 1
 end
-for _, t in ipairs(todo) do
-  local first, last, id, exists, tomb = t[1], t[2], t[3], t[4], t[5]
-  local key = EK .. id
-  if exists then
-    $DEL
-    redis.call('DEL', key)
-  end
-  if last > first then
-    redis.call('HSET', key, unpack(ARGV, first, last))
-    if tomb then redis.call('ZREM', TOMBS, id) end
-    if tomb or not exists then redis.call('ZADD', IDS, 0, id) end
-    $ADD
-  else
-    redis.call('HSET', key, '_rev', ARGV[first - 1], '_del', ARGV[first])
-    if exists and not tomb then redis.call('ZREM', IDS, id) end
-    redis.call('ZADD', TOMBS, ARGV[first], id)
-  end
-end
+$PASS2
 return out
 """
+
+# Pass 2 of a collection with unique fields: the rows pass 1 kept, in order.
+_PASS2 = """for _, t in ipairs(todo) do
+  local np, first, last, id, rev, exists, tomb, held, vals = unpack(t)
+  $APPLY
+end"""
+
+# One admitted row; ``vals`` holds its new WATCHED values (live rows), ``held`` the old.
+_APPLY = """local key = EK .. id
+    if exists then
+      $DEL
+      redis.call('DEL', key)
+    end
+    if np > 0 then
+      redis.call('HSET', key, unpack(ARGV, first, last))
+      if tomb then redis.call('ZREM', TOMBS, id) end
+      if tomb or not exists then redis.call('ZADD', IDS, 0, id) end
+      $ADD
+    else
+      redis.call('HSET', key, '_rev', rev, '_del', ARGV[last])
+      if exists and not tomb then redis.call('ZREM', IDS, id) end
+      redis.call('ZADD', TOMBS, ARGV[last], id)
+    end"""
 
 # ARGV: groups of: nset, nset (field, value) pairs, ndel, ndel fields, nids, nids ids.
 _UPDATE = """
@@ -357,31 +370,32 @@ def scripts(lay: Layout) -> Scripts:
 
 
 def _write(watched: list[str], num: dict[str, str], eq: dict[str, str], unq: dict[str, str]) -> str:
-    """The write script; without indexes it neither reads nor maintains any."""
-    if not watched:
-        return (
-            _WRITE.replace("$FIELDS", "")
-            .replace("$CHECK", "")
-            .replace("$DEL", "")
-            .replace("$ADD", "")
-        )
-    # The new values (pass 1, for the unique checks, kept for pass 2's index entries).
-    check = (
-        "if last > first then\n      local vals = {}\n"
-        "      for j = first, last, 2 do vals[ARGV[j]] = ARGV[j + 1] end\n"
-        "      t[7] = vals\n      " + _check(unq) + "\n    end"
+    """The write script, specialised like the others: without indexes it neither reads
+    nor maintains any, without unique fields it writes in the one pass that decides."""
+    new_vals = (
+        "local vals = {}\n    "
+        "if np > 0 then for j = first, last, 2 do vals[ARGV[j]] = ARGV[j + 1] end end"
     )
     # The old values came with the guard's HMGET, after id, _rev and _del.
     olds = "; ".join(f"vals[{_lit(f)}] = held[{j}]" for j, f in enumerate(watched, 4))
-    delete = (
-        "if not tomb then\n      local held, vals = t[6], {}\n      "
-        + olds + "\n      " + _del(num, eq, unq) + "\n    end"
-    )  # fmt: skip
-    add = "local vals = t[7]\n    " + _add(num, eq, unq)
+    apply = _APPLY.replace(
+        "$DEL",
+        ("if not tomb then\n        local vals = {}\n        " + olds + "\n        "
+         + _del(num, eq, unq) + "\n      end") if watched else "",
+    ).replace("$ADD", _add(num, eq, unq) if watched else "")  # fmt: skip
+    if unq:
+        decided = (
+            new_vals + "\n    " + _check(unq) + "\n    "
+            "todo[#todo + 1] = {np, first, last, id, rev, exists, tomb, held, vals}"
+        )
+        pass2 = _PASS2.replace("$APPLY", apply)
+    else:
+        decided = (new_vals + "\n    " + apply) if watched else apply
+        pass2 = ""
     fields = "".join(", " + _lit(f) for f in watched)
     return (
-        _WRITE.replace("$FIELDS", fields)
-        .replace("$CHECK", check)
-        .replace("$DEL", delete)
-        .replace("$ADD", add)
+        _WRITE.replace("$TABLES", "\nlocal claims, todo = {}, {}" if unq else "")
+        .replace("$FIELDS", fields)
+        .replace("$DECIDED", decided)
+        .replace("$PASS2", pass2)
     )

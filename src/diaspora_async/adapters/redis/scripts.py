@@ -12,11 +12,9 @@ not raised, so the reply stream stays in step.
 
 The write script is the revision guard of ``Adapter.write`` (DESIGN.md 6.1): per row it
 reads the stored ``_rev``/``_del`` (one ``HMGET`` that also fetches the old indexed
-values), decides with Lua's byte-wise string ``<``/``==`` on the fixed-width revisions,
-and applies the admitted rows after every unique check passed. (Lua's string ``<`` is
-``strcoll``, and Redis sets ``LC_COLLATE`` from its environment; over same-length strings
-of ``0-9a-f``, each character with its own primary weight, every locale orders them as
-bytes do.) Tombstones: ``layout.py``.
+values), orders the fixed-width revisions as bytes (not with Lua's locale-dependent
+``<``: see ``_WRITE``) and applies the admitted rows, with unique fields only once every
+row's values passed their check. Tombstones: ``layout.py``.
 """
 
 from __future__ import annotations
@@ -118,11 +116,31 @@ _ROW_VALS = """local vals = {}
 # deletion time in epoch microseconds (a tombstone). Expectation: '-' none (the revision
 # guard), 'n' no live copy, '=' .. revision (a live copy holding exactly that one).
 # Reply: {0, index...} of the refused rows (0-based), replays left out; or an error table.
+# ``older(a, b)`` is ``a < b`` as bytes: Lua's own ``<`` is ``strcoll`` and Redis sets
+# LC_COLLATE from its environment, where a locale may contract letters of the hex alphabet
+# ('aa' in Danish, 'dd' in Welsh). So revisions (24 lowercase hex digits, revisions.py)
+# compare as two 48-bit numbers, exact in a double; any other string byte by byte. ``==``
+# is exact in every locale.
 # ``held`` (one HMGET): id (live rows have it), _rev, _del, then the old WATCHED values.
 # With unique fields, pass 1 decides every row and checks its values and pass 2 writes,
 # so a refused batch writes nothing; without, nothing can refuse a batch and each row is
 # applied as soon as it is decided (one pass, no per-row table).
 _WRITE = """
+local function older(a, b)
+  if #a == 24 and #b == 24 then
+    local x, y = tonumber(string.sub(a, 1, 12), 16), tonumber(string.sub(b, 1, 12), 16)
+    if x and y then
+      if x ~= y then return x < y end
+      x, y = tonumber(string.sub(a, 13), 16), tonumber(string.sub(b, 13), 16)
+      if x and y then return x < y end
+    end
+  end
+  for j = 1, math.min(#a, #b) do
+    local p, q = string.byte(a, j), string.byte(b, j)
+    if p ~= q then return p < q end
+  end
+  return #a < #b
+end
 local out = {0}$TABLES
 local i, n, k = 1, #ARGV, 0
 while i <= n do
@@ -140,8 +158,8 @@ while i <= n do
   local exists = held[1] or tomb
   local have = held[2] or ''
   local ok = false
-  if exp == '-' then ok = not exists or have < rev
-  elseif exp == 'n' then ok = not exists or (tomb and have < rev)
+  if exp == '-' then ok = not exists or older(have, rev)
+  elseif exp == 'n' then ok = not exists or (tomb and older(have, rev))
   else ok = exists and not tomb and have == string.sub(exp, 2) end
   if ok then
     $DECIDED

@@ -9,14 +9,22 @@ revisions existed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from diaspora_async.adapters.base import DELETED, REV, Adapter, CollectionSchema
 from diaspora_async.adapters.redis import adapter as redis_adapter
+from diaspora_async.adapters.redis.adapter import RedisAdapter
 from diaspora_async.errors import IntegrityError
 from diaspora_async.query.ast import Query
 from diaspora_async.revisions import next_revision
@@ -195,3 +203,73 @@ async def test_rows_without_a_revision_keep_their_indexes_through_write(env: Env
     ):
         where = env.Item.__meta__.where(q)
         assert [r["id"] for r in await adapter.find(schema, Query(where, (), 0, None))] == ids
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def da_dk_server(tmp_path: pathlib.Path) -> Iterator[str]:
+    """A private redis-server (its URL) running with LC_ALL=da_DK.UTF-8, or a skip."""
+    server, localedef = shutil.which("redis-server"), shutil.which("localedef")
+    if server is None or localedef is None:
+        pytest.skip("needs redis-server and localedef")
+    where = tmp_path / "da_DK.UTF-8"
+    subprocess.run([localedef, "-i", "da_DK", "-f", "UTF-8", str(where)], capture_output=True)
+    if not where.exists():
+        pytest.skip("cannot build the da_DK locale")
+    port = _free_port()
+    env = {**os.environ, "LOCPATH": str(tmp_path), "LC_ALL": "da_DK.UTF-8"}
+    args = [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_revisions_order_as_bytes_under_a_contracting_server_locale(
+    da_dk_server: str,
+) -> None:
+    """Lua's ``<`` is ``strcoll``: under da_DK, 'aa' (read as 'å') sorts after 'ab'. The
+    guard must still see r1 < r2 on a server started in that locale."""
+    raw = aioredis.from_url(da_dk_server)
+    try:
+        if await raw.eval("return tostring('aa' < 'ab')", 0) != b"false":
+            pytest.skip("the server did not take the locale")
+    finally:
+        await raw.aclose()
+    adapter = RedisAdapter("loc", {"url": da_dk_server, "prefix": "loc"})
+    schema = CollectionSchema("M", "M", {})
+    await adapter.connect()
+    try:
+        await adapter.ensure_schema(schema)
+        r1, r2 = "01a23ec1f9aa000011111111", "01a23ec1f9ab000011111111"
+        assert await adapter.write(schema, [{"id": "x", REV: r1}]) == []
+        assert await adapter.write(schema, [{"id": "x", REV: r2}]) == []
+        assert await adapter.write(schema, [{"id": "x", REV: r1}]) == ["x"]
+        assert await adapter.write(schema, [{"id": "x", REV: r1, DELETED: T0}]) == ["x"]
+        assert await adapter.revisions(schema, ["x"]) == {"x": (r2, False)}
+    finally:
+        await adapter.close()

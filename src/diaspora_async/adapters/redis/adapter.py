@@ -351,6 +351,8 @@ class RedisAdapter(Adapter):
             else:  # a tombstone: npairs 0, then id, revision and deletion time
                 args += (0, exp, row["id"], row[REV], to_us(deleted))
         reply = await self._eval(coll.scripts.write, args)
+        if reply == 0:
+            return []
         if reply[0] != 0:
             self._refused(schema, reply)
         return [rows[k]["id"] for k in reply[1:]]

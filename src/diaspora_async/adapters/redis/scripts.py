@@ -1,20 +1,22 @@
 """The Lua scripts that make every Redis write one atomic round trip.
 
 Sits under ``adapter.py``: for each collection the adapter asks ``scripts(layout)``
-once and gets an insert, write, update, delete, purge and drop script, each a shared body behind a
-prelude that names this collection's keys and indexes as Lua string literals (every byte
-written as a decimal escape, so no name can break out of its literal). A script checks
-everything first (duplicate ids, unique values) and only then writes, so a refused batch
-writes nothing; it reads the old indexed values itself, so index maintenance needs no
-extra round trip. Values arrive as ARGV and are only ever used as data (hash fields, set
-members, key suffixes), never as patterns. Errors are returned as ``{code, ...}`` tables,
-not raised, so the reply stream stays in step.
+once and gets an insert, write, update, delete, purge and drop script, each a shared
+body behind a prelude that names this collection's keys and indexes as Lua string
+literals (every byte written as a decimal escape, so no name can break out of its
+literal). A script checks everything that can refuse a batch first (duplicate ids,
+unique values) and only then writes, so a refused batch writes nothing; it reads the old
+indexed values itself, so index maintenance needs no extra round trip. Values arrive as
+ARGV and are only ever used as data (hash fields, set members, key suffixes), never as
+patterns. Errors are returned as ``{code, ...}`` tables, not raised, so the reply stream
+stays in step.
 
 The write script is the revision guard of ``Adapter.write`` (DESIGN.md 6.1): per row it
-reads the stored ``_rev``/``_del`` (one ``HMGET`` that also fetches the old indexed
-values), orders the fixed-width revisions as bytes (not with Lua's locale-dependent
-``<``: see ``_WRITE``) and applies the admitted rows, with unique fields only once every
-row's values passed their check. Tombstones: ``layout.py``.
+reads the stored ``_rev``/``_del`` (an ``EXISTS``, and for a stored key one ``HMGET``
+that also fetches the old indexed values), orders the fixed-width revisions as bytes
+(not with Lua's locale-dependent ``<``: see ``_WRITE``) and applies the admitted rows,
+with unique fields only once every row's values passed their check. Tombstones:
+``layout.py``.
 """
 
 from __future__ import annotations
@@ -115,13 +117,15 @@ _ROW_VALS = """local vals = {}
 # and ("_rev", revision) first (a live row), or, if npairs is 0, id, revision and the
 # deletion time in epoch microseconds (a tombstone). Expectation: '-' none (the revision
 # guard), 'n' no live copy, '=' .. revision (a live copy holding exactly that one).
-# Reply: {0, index...} of the refused rows (0-based), replays left out; or an error table.
+# Reply: 0 when every row applied (the common path: an integer is the cheapest reply),
+# else {0, index...} of the refused rows (0-based), replays left out; or an error table.
 # ``older(a, b)`` is ``a < b`` as bytes: Lua's own ``<`` is ``strcoll`` and Redis sets
 # LC_COLLATE from its environment, where a locale may contract letters of the hex alphabet
 # ('aa' in Danish, 'dd' in Welsh). So revisions (24 lowercase hex digits, revisions.py)
 # compare as two 48-bit numbers, exact in a double; any other string byte by byte. ``==``
 # is exact in every locale.
-# ``held`` (one HMGET): id (live rows have it), _rev, _del, then the old WATCHED values.
+# A key exists iff a live copy or a tombstone does; only then is it read (``held``, one
+# HMGET: _rev, _del, then the old WATCHED values), so a new row costs one EXISTS.
 # With unique fields, pass 1 decides every row and checks its values and pass 2 writes,
 # so a refused batch writes nothing; without, nothing can refuse a batch and each row is
 # applied as soon as it is decided (one pass, no per-row table).
@@ -152,36 +156,37 @@ while i <= n do
   else
     id, rev = ARGV[i + 2], ARGV[i + 3]
   end
-  local exp = ARGV[i + 1]
-  local held = redis.call('HMGET', EK .. id, 'id', '_rev', '_del'$FIELDS)
-  local tomb = held[3]
-  local exists = held[1] or tomb
-  local have = held[2] or ''
+  local exp, key = ARGV[i + 1], EK .. id
+  local held, tomb, exists, have = false, false, false, ''
+  if redis.call('EXISTS', key) == 1 then
+    held = redis.call('HMGET', key, '_rev', '_del'$FIELDS)
+    tomb, exists, have = held[2], true, held[1] or ''
+  end
   local ok = false
   if exp == '-' then ok = not exists or older(have, rev)
   elseif exp == 'n' then ok = not exists or (tomb and older(have, rev))
   else ok = exists and not tomb and have == string.sub(exp, 2) end
   if ok then
     $DECIDED
-  elseif held[2] ~= rev then
+  elseif not held or held[1] ~= rev then
     out[#out + 1] = k
   end
   k = k + 1
   i = last + 1
 end
 $PASS2
+if #out == 1 then return 0 end
 return out
 """
 
 # Pass 2 of a collection with unique fields: the rows pass 1 kept, in order.
 _PASS2 = """for _, t in ipairs(todo) do
-  local np, first, last, id, rev, exists, tomb, held, vals = unpack(t)
+  local np, first, last, id, key, rev, exists, tomb, held, vals = unpack(t)
   $APPLY
 end"""
 
 # One admitted row; ``vals`` holds its new WATCHED values (live rows), ``held`` the old.
-_APPLY = """local key = EK .. id
-    if exists then
+_APPLY = """if exists then
       $DEL
       redis.call('DEL', key)
     end
@@ -394,8 +399,8 @@ def _write(watched: list[str], num: dict[str, str], eq: dict[str, str], unq: dic
         "local vals = {}\n    "
         "if np > 0 then for j = first, last, 2 do vals[ARGV[j]] = ARGV[j + 1] end end"
     )
-    # The old values came with the guard's HMGET, after id, _rev and _del.
-    olds = "; ".join(f"vals[{_lit(f)}] = held[{j}]" for j, f in enumerate(watched, 4))
+    # The old values came with the guard's HMGET, after _rev and _del.
+    olds = "; ".join(f"vals[{_lit(f)}] = held[{j}]" for j, f in enumerate(watched, 3))
     apply = _APPLY.replace(
         "$DEL",
         ("if not tomb then\n        local vals = {}\n        " + olds + "\n        "
@@ -404,7 +409,7 @@ def _write(watched: list[str], num: dict[str, str], eq: dict[str, str], unq: dic
     if unq:
         decided = (
             new_vals + "\n    " + _check(unq) + "\n    "
-            "todo[#todo + 1] = {np, first, last, id, rev, exists, tomb, held, vals}"
+            "todo[#todo + 1] = {np, first, last, id, key, rev, exists, tomb, held, vals}"
         )
         pass2 = _PASS2.replace("$APPLY", apply)
     else:

@@ -10,7 +10,10 @@ no second pool inside redis-py. Every write is one ``EVALSHA`` of a per-collecti
 (``scripts.py``) that checks, writes and maintains indexes atomically; reads are one
 pipelined batch of ``HGETALL`` after at most one pipelined batch of index lookups
 (``index.py``); rows are filtered, sorted and sliced with the reference matcher so
-answers equal the memory adapter's. Key layout and value encoding: ``layout.py``. The one
+answers equal the memory adapter's. ``write`` (the revision-guarded upsert) is such a
+script too: guard, expectations, tombstones and index upkeep in one run per batch, with
+``revisions`` a pipelined read and ``purge`` a range over the collection's tombstone set.
+Key layout, tombstones and value encoding: ``layout.py``. The one
 private redis-py attribute used (the connection's stream reader) is read in ``_redispy.py``.
 """
 
@@ -20,6 +23,7 @@ import asyncio
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 import redis.exceptions as rexc
@@ -35,17 +39,26 @@ from ...errors import (
 )
 from ...query.ast import Node, Query
 from ...query.match import compile_predicate, sort_rows
-from ..base import Adapter, Capabilities, CollectionSchema, Row
+from ..base import DELETED, REV, Adapter, Capabilities, CollectionSchema, Revision, Row
 from ..pool import Pool, PoolOptions
 from ._redispy import reader
 from .index import Lookup, Plan, Planner, evaluate, lookups
-from .layout import Layout, layout
+from .layout import Layout, layout, to_us
 from .resp import pack, read_replies
 from .scripts import Script, Scripts, scripts
 
 __all__ = ["RedisAdapter"]
 
 _PING = (b"PING",)
+_PURGE_CHUNK = 1000  # tombstones removed per purge script run (bounds how long one blocks)
+_NO_EXPECT = "-"  # the write script's expectation codes: see scripts._WRITE
+_NO_LIVE = "n"
+_HELD = (b"id", REV.encode(), DELETED.encode())  # a live hash has id; a tombstone, _del
+
+
+def _codes(expect: Sequence[str | None]) -> list[str]:
+    """The write script's expectation codes for ``expect``."""
+    return [_NO_LIVE if e is None else "=" + e for e in expect]
 
 
 class _RedisPool(Pool[Connection]):
@@ -181,11 +194,12 @@ class RedisAdapter(Adapter):
         return self._pool.stats()
 
     async def ensure_schema(self, schema: CollectionSchema) -> None:
-        """Compile the collection's layout and load its scripts (indexes need no DDL)."""
+        """Compile the collection's layout and load its scripts (indexes need no DDL).
+
+        Hashes written before revisions existed need no migration: a hash without
+        ``_rev`` reads as revision None, and the tombstone set starts empty."""
         coll = self._coll(schema)
-        s = coll.scripts
-        load = [(b"SCRIPT", b"LOAD", x.source) for x in (s.insert, s.update, s.delete, s.drop)]
-        await self._run(load)
+        await self._run([(b"SCRIPT", b"LOAD", x.source) for x in coll.scripts.all()])
 
     def _coll(self, schema: CollectionSchema) -> _Collection:
         coll = self._known.get(schema)
@@ -298,7 +312,8 @@ class RedisAdapter(Adapter):
 
     # -- writes ------------------------------------------------------------------------
     async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
-        """Insert every row in one script run; a duplicate id or unique value writes nothing."""
+        """Insert every row in one script run; a duplicate id (a live row or a tombstone)
+        or unique value writes nothing. ``REV`` is stored when the row has it."""
         if not rows:
             return
         coll = self._coll(schema)
@@ -309,6 +324,62 @@ class RedisAdapter(Adapter):
             args.append(0)
             args[at] = encode(row, args)  # npairs, then the pairs (id first)
         self._refused(schema, await self._eval(coll.scripts.insert, args))
+
+    async def write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Revision-guarded upsert of every row in one script run (guard, unique checks
+        and index maintenance inside it); returns the ids refused, replays left out.
+
+        A unique value held by another live row raises ``IntegrityError`` and writes
+        nothing."""
+        if not rows:
+            return []
+        coll = self._coll(schema)
+        encode = coll.lay.encode_full
+        args: list[Any] = []
+        codes = [_NO_EXPECT] * len(rows) if expect is None else _codes(expect)
+        for row, exp in zip(rows, codes, strict=True):
+            deleted = row.get(DELETED)
+            if deleted is None:
+                at = len(args)
+                args += (0, exp)
+                args[at] = encode(row, args)  # npairs, then the pairs (id, REV first)
+            else:  # a tombstone: npairs 0, then id, revision and deletion time
+                args += (0, exp, row["id"], row[REV], to_us(deleted))
+        reply = await self._eval(coll.scripts.write, args)
+        if reply == 0:
+            return []
+        if reply[0] != 0:
+            self._refused(schema, reply)
+        return [rows[k]["id"] for k in reply[1:]]
+
+    async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
+        """Stored revisions, tombstones included: one pipelined batch of ``HMGET``."""
+        if not ids:
+            return {}
+        key = self._coll(schema).lay.key
+        replies = await self._run([(b"HMGET", key(i), *_HELD) for i in ids])
+        out: dict[str, Revision] = {}
+        for id_, (live, rev, deleted) in zip(ids, replies, strict=True):
+            if live is not None or deleted is not None:
+                out[id_] = (None if rev is None else rev.decode(), deleted is not None)
+        return out
+
+    async def purge(self, schema: CollectionSchema, before: datetime) -> int:
+        """Remove tombstones deleted before ``before``, found in the tombstone set by
+        deletion time (no key scan), in runs of at most ``_PURGE_CHUNK``."""
+        script = self._coll(schema).scripts.purge
+        bound = f"({to_us(before)}"  # '(' = exclusive: strictly before
+        total = 0
+        while True:
+            seen, removed = await self._eval(script, (bound, _PURGE_CHUNK))
+            total += int(removed)
+            if int(seen) < _PURGE_CHUNK:
+                return total
 
     async def update(self, schema: CollectionSchema, changes: Sequence[tuple[str, Row]]) -> int:
         """Apply changes in one script run; ids sharing one changes dict form one group."""
@@ -340,18 +411,19 @@ class RedisAdapter(Adapter):
         return int(reply)
 
     async def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> int:
-        """Delete by id in one script run (index entries go with them)."""
+        """Delete by id in one script run (index entries go with them, and tombstones
+        too); returns how many live rows there were."""
         if not ids:
             return 0
         return int(await self._eval(self._coll(schema).scripts.delete, ids))
 
     async def drop(self, schema: CollectionSchema) -> None:
-        """Delete every entity and index key of the collection in one script run."""
+        """Delete every entity, tombstone and index key of the collection in one script run."""
         await self._eval(self._coll(schema).scripts.drop, ())
 
     # -- reads -------------------------------------------------------------------------
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
-        """Rows by id: one pipelined batch of ``HGETALL``."""
+        """Rows by id: one pipelined batch of ``HGETALL`` (tombstones decode to nothing)."""
         if not ids:
             return []
         lay = self._coll(schema).lay

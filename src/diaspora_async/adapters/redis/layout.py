@@ -14,6 +14,18 @@ the Lua scripts put a str/bool value straight into a set key name and an int/flo
 datetime value straight into a sorted-set score, so Python and Lua agree on them by
 construction. Collection-wide keys live under ``{prefix}/{collection}/`` (a ``/``
 after the prefix, where entity keys have ``:``), so no id can name one of them.
+
+Revisions (DESIGN.md 6.1): a live hash also holds ``_rev`` (the revision string, kept as
+is; fixed-width lowercase hex, so Lua's byte-wise ``<`` orders it); a hash without one
+was written before revisions existed and reads as revision None. A **tombstone** stays
+at the entity key as a hash of exactly ``_rev`` and ``_del`` (the deletion time, epoch
+microseconds): no ``id`` and no field values, and it is in no index and not in the id
+set, so reads, queries and counts never meet it, while the write script still finds its
+revision at the same key. Every tombstone's id is also in the sorted set
+``{prefix}/{collection}/tombs`` scored by that deletion time, so ``purge`` finds the
+old ones with one range query instead of scanning keys. An entity key therefore exists
+iff the store holds a live copy or a tombstone: ``insert`` refuses both with one
+``EXISTS``.
 """
 
 from __future__ import annotations
@@ -25,12 +37,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ...errors import ConfigError
-from ..base import CollectionSchema, Row
+from ..base import DELETED, REV, CollectionSchema, Row
 
-__all__ = ["EQ_KINDS", "NUM_KINDS", "Layout", "layout", "to_ms"]
+__all__ = ["EQ_KINDS", "NUM_KINDS", "Layout", "layout", "to_ms", "to_us"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
+_US = timedelta(microseconds=1)
 NUM_KINDS = frozenset({"int", "float", "datetime"})  # indexed in a sorted set by score
 EQ_KINDS = frozenset({"str", "bool"})  # indexed in one set per value
 
@@ -41,6 +54,12 @@ Decoder = Callable[[bytes], Any]
 def to_ms(value: datetime) -> int:
     """Epoch milliseconds of an aware datetime (exact integer arithmetic)."""
     return (value - EPOCH) // _MS
+
+
+def to_us(value: datetime) -> int:
+    """Epoch microseconds of an aware datetime: a tombstone's deletion time, exact (the
+    purge bound compares to the microsecond; below 2**53, so a sorted-set score holds it)."""
+    return (value - EPOCH) // _US
 
 
 def _from_ms(raw: bytes) -> datetime:
@@ -140,6 +159,9 @@ class Layout:
         encoders: logical field -> (stored name, encoder).
         decoders: stored name (bytes) -> (logical name, decoder).
         stored: logical field -> stored name.
+        tombs: sorted set of tombstone ids, scored by deletion time (epoch microseconds).
+        blank: the row every decoded row starts from (``id``, ``REV`` and every declared
+            field, all None), so a value absent from the hash reads as None.
     """
 
     entity: str
@@ -151,6 +173,8 @@ class Layout:
     encoders: Mapping[str, tuple[str, Encoder]]
     decoders: Mapping[bytes, tuple[str, Decoder]]
     stored: Mapping[str, str]
+    tombs: str
+    blank: Mapping[str, None]
 
     def key(self, id_: str) -> str:
         """The entity key of ``id_`` (the id is data: it is appended, never parsed)."""
@@ -172,6 +196,20 @@ class Layout:
             n += 1
         return n
 
+    def encode_full(self, row: Row, out: list[Any]) -> int:
+        """Like ``encode_row`` for a ``write`` row: ``id`` then ``REV`` first (the write
+        script reads them at fixed places), then the non-None fields."""
+        encoders = self.encoders
+        out += ("id", row["id"], REV, row[REV])
+        n = 2
+        for name, value in row.items():
+            if value is None or name == "id" or name == REV:
+                continue
+            stored, enc = encoders[name]
+            out += (stored, enc(value))
+            n += 1
+        return n
+
     def encode_value(self, name: str, value: Any) -> Any:
         """The stored encoding of one field value (also its index token)."""
         return self.encoders[name][1](value)
@@ -179,12 +217,12 @@ class Layout:
     def decode(self, reply: Mapping[bytes, bytes] | Sequence[bytes]) -> Row | None:
         """A row from an ``HGETALL`` reply (a map under RESP3, flat pairs under RESP2).
 
-        Returns None for an empty reply (no such entity).
+        Returns None for an empty reply (no such entity) and for a tombstone.
         """
         if not reply:
             return None
         decoders = self.decoders
-        row: Row = {}
+        row: Row = dict(self.blank)
         if isinstance(reply, Mapping):
             pairs: Iterable[tuple[bytes, bytes]] = reply.items()
         else:
@@ -194,7 +232,7 @@ class Layout:
             spec = decoders.get(k)
             if spec is not None:  # fields no longer declared are ignored
                 row[spec[0]] = spec[1](v)
-        return row
+        return None if DELETED in row else row
 
 
 def layout(prefix: str, schema: CollectionSchema) -> Layout:
@@ -214,10 +252,21 @@ def layout(prefix: str, schema: CollectionSchema) -> Layout:
     num: dict[str, str] = {}
     eq: dict[str, str] = {}
     unique: dict[str, str] = {}
-    encoders: dict[str, tuple[str, Encoder]] = {}
-    decoders: dict[bytes, tuple[str, Decoder]] = {b"id": ("id", _dec_str)}
+    # REV is stored under its own name (remaps never rename it); DELETED is only ever
+    # read to recognise a tombstone.
+    encoders: dict[str, tuple[str, Encoder]] = {REV: (REV, _enc_plain)}
+    decoders: dict[bytes, tuple[str, Decoder]] = {
+        b"id": ("id", _dec_str),
+        REV.encode(): (REV, _dec_str),
+        DELETED.encode(): (DELETED, _dec_str),
+    }
     for name, spec in schema.fields.items():
         stored = schema.stored[name]
+        if stored in (REV, DELETED):
+            raise ConfigError(
+                f"model {schema.model}: {stored!r} is reserved in Redis hashes "
+                f"(field {name!r} cannot be stored under it)"
+            )
         encoders[name] = (stored, _ENCODERS[spec.kind])
         decoders[stored.encode()] = (name, _DECODERS[spec.kind])
         if spec.index and spec.kind in NUM_KINDS:
@@ -236,4 +285,6 @@ def layout(prefix: str, schema: CollectionSchema) -> Layout:
         encoders=encoders,
         decoders=decoders,
         stored=dict(schema.stored),
+        tombs=meta + "tombs",
+        blank=dict.fromkeys(("id", REV, *schema.fields)),
     )

@@ -9,6 +9,13 @@ means the same on both sides; error answers become the typed errors the server r
 ``PermitPool``, ``permits.py``) hands out permits over the one shared client, so limits,
 ``acquire_timeout`` and ``stats()`` behave as for every other networked adapter without
 pooling twice.
+
+Revisions (DESIGN.md 6.1): the server answers reads with each row's ``_rev``, and
+``write``/``revisions``/``purge`` are one ``POST /{c}/_write`` / ``_revisions`` /
+``_purge`` per batch (split only above ``max_body``), which the server hands to its own
+store's adapter; the revision guard runs there, inside that store. A conditional write is
+idempotent (a replayed row holding the stored revision counts as applied), so it is
+retried like a GET.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import functools
 import ssl
 import typing
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -28,9 +35,16 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
 from .. import wire
-from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, QueryError
+from ..errors import (
+    ConfigError,
+    ConnectionLost,
+    DataSourceError,
+    DiasporaError,
+    QueryError,
+    ValidationError,
+)
 from ..query.ast import Node, Query
-from .base import Adapter, Capabilities, CollectionSchema, Row
+from .base import DELETED, Adapter, Capabilities, CollectionSchema, Revision, Row
 from .permits import PermitPool
 from .pool import PoolOptions
 
@@ -39,6 +53,7 @@ __all__ = ["HTTPAdapter"]
 _JSON_HEADERS = {"content-type": wire.JSON_TYPE, "prefer": "return=minimal"}
 _RETRY_STATUS = frozenset({502, 503, 504})
 _MAX_QUERY = 6000  # characters of ids per query string: well under common URL limits
+_ROWS, _EXPECT, _END = b'{"rows":', b',"expect":', b"}"
 
 
 def _mentions_datetime(tp: Any) -> bool:
@@ -210,9 +225,15 @@ class HTTPAdapter(Adapter):
         path: str,
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        idempotent: bool | None = None,
     ) -> Any:
-        """One request with retries; returns the decoded JSON or raises a typed error."""
-        idempotent = method in ("GET", "DELETE")
+        """One request with retries; returns the decoded JSON or raises a typed error.
+
+        ``idempotent`` (default: GET and DELETE are) allows resending after the request
+        may have reached the server.
+        """
+        if idempotent is None:
+            idempotent = method in ("GET", "DELETE")
         headers = _JSON_HEADERS if body is not None else None
         async with self._client() as client:
             attempt = 0
@@ -264,7 +285,92 @@ class HTTPAdapter(Adapter):
         if chunk:
             yield chunk
 
+    def _spans(self, costs: Sequence[int], room: int) -> Iterator[tuple[int, int]]:
+        """Index ranges of items whose JSON lists (``costs``: bytes per item) fit ``room``.
+
+        An item larger than ``room`` alone is sent alone (the server answers 413).
+        """
+        start, size = 0, 0
+        for i, cost in enumerate(costs):
+            if i > start and size + cost + 1 > room:
+                yield start, i
+                start, size = i, 0
+            size += cost + 1
+        if start < len(costs):
+            yield start, len(costs)
+
+    async def _post_batch(
+        self, schema: CollectionSchema, suffix: str, body: bytes, offset: int
+    ) -> Any:
+        """``POST /{c}/{suffix}``; a 422's ``[i]`` paths are shifted by ``offset`` (the
+        chunk's first row), so they index what the caller passed."""
+        try:
+            return await self._call(
+                schema, "POST", self._path(schema, "/" + suffix), body=body, idempotent=True
+            )
+        except ValidationError as exc:
+            if not offset:
+                raise
+            raise ValidationError(
+                exc.model, [(_shift(p, offset), m) for p, m in exc.errors]
+            ) from None
+
     # -- data --------------------------------------------------------------------------
+    async def write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """One ``POST /{c}/_write`` with every row (and expectation), split only above
+        ``max_body``; returns the ids the server's store refused."""
+        if not rows:
+            return []
+        if schema.remapped:  # tombstones hold no field to rename
+            rows = [r if DELETED in r else schema.to_stored(r) for r in rows]
+        exp = None if expect is None else list(expect)
+        # The common case is one request: encode the batch in one call and look at it.
+        encoded = wire.dumps(rows)
+        encoded_exp = b"" if exp is None else _EXPECT + wire.dumps(exp)
+        if len(_ROWS) + len(encoded) + len(encoded_exp) + 1 <= self.max_body:
+            data = await self._post_batch(
+                schema, wire.WRITE, _ROWS + encoded + encoded_exp + _END, 0
+            )
+            return list(data["refused"])
+        items = [wire.dumps(r) for r in rows]
+        exps = None if exp is None else [wire.dumps(e) for e in exp]
+        costs = [len(b) for b in items] if exps is None else [
+            len(b) + len(e) + 1 for b, e in zip(items, exps, strict=True)
+        ]  # fmt: skip
+        room = self.max_body - len(_ROWS) - len(_EXPECT) - 5  # brackets and the end
+        refused: list[str] = []
+        for a, b in self._spans(costs, room):
+            body = _ROWS + b"[" + b",".join(items[a:b]) + b"]"
+            if exps is not None:
+                body += _EXPECT + b"[" + b",".join(exps[a:b]) + b"]"
+            data = await self._post_batch(schema, wire.WRITE, body + _END, a)
+            refused.extend(data["refused"])
+        return refused
+
+    async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
+        """``POST /{c}/_revisions`` with the ids (split only above ``max_body``)."""
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return {}
+        items = [wire.dumps(i) for i in unique]
+        out: dict[str, Revision] = {}
+        for a, b in self._spans([len(i) for i in items], self.max_body - 10):
+            body = b'{"ids":[' + b",".join(items[a:b]) + b"]}"
+            data = await self._post_batch(schema, wire.REVISIONS, body, a)
+            out.update({i: (rev, bool(dead)) for i, (rev, dead) in data["revisions"].items()})
+        return out
+
+    async def purge(self, schema: CollectionSchema, before: datetime) -> int:
+        """``POST /{c}/_purge``; not resent once it may have arrived (the count would lie)."""
+        body = wire.dumps({"before": before})
+        data = await self._call(schema, "POST", self._path(schema, "/" + wire.PURGE), body=body)
+        return int(data["purged"])
+
     async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
         """``POST`` the rows as one JSON list (split only above ``max_body`` bytes)."""
         encoded = [wire.dumps(schema.to_stored(r) if schema.remapped else r) for r in rows]
@@ -365,3 +471,20 @@ class HTTPAdapter(Adapter):
         params = wire.find_params(self._where(schema, where))
         data = await self._call(schema, "DELETE", self._path(schema), params=params)
         return int(data["deleted"])
+
+    async def drop(self, schema: CollectionSchema) -> None:
+        """Delete every entity, then every tombstone (``purge`` of all of them).
+
+        The server's store keeps its collection; the server must allow empty deletes.
+        """
+        await self.delete_where(schema, None)
+        await self.purge(schema, datetime.max.replace(tzinfo=UTC))
+
+
+def _shift(path: str, offset: int) -> str:
+    """``"[3].name"`` -> ``"[3+offset].name"``; other paths as they are."""
+    if path.startswith("[") and "]" in path:
+        index, rest = path[1:].split("]", 1)
+        if index.isdigit():
+            return f"[{int(index) + offset}]{rest}"
+    return path

@@ -50,9 +50,10 @@ Decisions where the design is silent:
   (400) unless the app was created with ``allow_empty_query=True``.
 * ``Prefer: return=minimal`` (RFC 7240) makes POST ``/{c}`` answer ``{"created": n}`` and
   ``PATCH ?where=`` answer ``{"updated": n}``; the adapter always sends it.
-* Bodies above ``max_body`` get 413; ids that are dot segments, hold ``/``, ``\\`` or
-  control characters never match an id route (400/404). The adapter sends such ids,
-  and any list of ids, as ``where={"id": {"$in": [...]}}`` instead.
+* Bodies above ``max_body`` get 413 with ``details = {"max_body": n}`` (the adapter then
+  splits its conditional writes and revision lookups to fit). Ids that are dot segments,
+  hold ``/``, ``\\`` or control characters never match an id route (400/404). The
+  adapter sends such ids, and any list of ids, as ``where={"id": {"$in": [...]}}``.
 * Values are JSON; datetimes are ISO 8601 strings in UTC with milliseconds and ``Z``.
   The adapter turns them back into datetimes wherever the model declares a datetime
   (also inside lists and dicts); in an ``Any`` field they stay strings.
@@ -353,12 +354,16 @@ class WireError(DataSourceError):
     Attributes:
         status: the HTTP status.
         type: the ``type`` from the error body.
+        details: the ``details`` from the error body (e.g. ``{"max_body": n}`` on a 413).
     """
 
-    def __init__(self, source: str, status: int, type_: str, message: str) -> None:
+    def __init__(
+        self, source: str, status: int, type_: str, message: str, details: Any = None
+    ) -> None:
         super().__init__(source, f"HTTP {status} {type_}: {message}")
         self.status = status
         self.type = type_
+        self.details = details
 
 
 class MissingEntity(DataSourceError):
@@ -406,4 +411,4 @@ def decode_error(source: str, model: str, status: int, body: bytes) -> DiasporaE
         if isinstance(details, dict) and "id" in details:
             return MissingEntity(source, message)
         return ConfigError(f"data source {source!r}: {message}")
-    return WireError(source, status, type_, message)
+    return WireError(source, status, type_, message, details)

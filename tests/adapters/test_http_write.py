@@ -132,3 +132,20 @@ async def test_drop_removes_tombstones_too() -> None:
         await p.adapter.drop(schema)
         assert await p.adapter.revisions(schema, ["a", "b"]) == {}
         assert await p.adapter.write(schema, []) == []
+
+
+async def test_writes_follow_a_smaller_server_body_limit() -> None:
+    options = {"allow_empty_query": True, "max_body": 3000}
+    async with pair(app_options=options) as p:  # the adapter still thinks 1 MB
+        schema = p.Doc.__meta__.schema_for("main")
+        (r1,) = revs(1)
+        rows = [doc(f"d{i:03}", r1, name="x" * 100) for i in range(60)]
+        assert await p.adapter.write(schema, rows) == []
+        assert p.adapter.max_body == 3000
+        statuses = [len(r.content) <= 3000 for r in p.spy.requests]
+        assert statuses[0] is False and all(statuses[1:]) and len(statuses) > 2
+        assert await p.ServerDoc.count() == 60
+        got = await p.adapter.revisions(schema, [f"{'i' * 60}{n}" for n in range(100)])
+        assert got == {}
+        with pytest.raises(da.DataSourceError, match="413"):  # one row alone is too big
+            await p.adapter.write(schema, [doc("big", r1, name="x" * 5000)])

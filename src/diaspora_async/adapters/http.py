@@ -315,6 +315,15 @@ class HTTPAdapter(Adapter):
                 exc.model, [(_shift(p, offset), m) for p, m in exc.errors]
             ) from None
 
+    def _follow_body_limit(self, exc: wire.WireError) -> bool:
+        """After a 413 naming a smaller ``max_body``: lower ours to it (for good) and say
+        that the request may be split again."""
+        cap = exc.details.get("max_body") if isinstance(exc.details, dict) else None
+        if exc.status != 413 or not isinstance(cap, int) or not 0 < cap < self.max_body:
+            return False
+        self.max_body = cap
+        return True
+
     # -- data --------------------------------------------------------------------------
     async def write(
         self,
@@ -323,9 +332,26 @@ class HTTPAdapter(Adapter):
         expect: Sequence[str | None] | None = None,
     ) -> list[str]:
         """One ``POST /{c}/_write`` with every row (and expectation), split only above
-        ``max_body``; returns the ids the server's store refused."""
+        ``max_body``; returns the ids the server's store refused.
+
+        A server with a smaller body limit answers 413 with it: the batch is sent again,
+        split to fit (chunks that already landed are replays, counted as applied).
+        """
         if not rows:
             return []
+        try:
+            return await self._write(schema, rows, expect)
+        except wire.WireError as exc:
+            if not self._follow_body_limit(exc):
+                raise
+        return await self._write(schema, rows, expect)
+
+    async def _write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None,
+    ) -> list[str]:
         if schema.remapped:  # tombstones hold no field to rename
             rows = [r if DELETED in r else schema.to_stored(r) for r in rows]
         exp = None if expect is None else list(expect)
@@ -353,10 +379,19 @@ class HTTPAdapter(Adapter):
         return refused
 
     async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
-        """``POST /{c}/_revisions`` with the ids (split only above ``max_body``)."""
+        """``POST /{c}/_revisions`` with the ids (split only above ``max_body``, which
+        follows a smaller limit the server names in a 413, like ``write``)."""
         unique = list(dict.fromkeys(ids))
         if not unique:
             return {}
+        try:
+            return await self._revisions(schema, unique)
+        except wire.WireError as exc:
+            if not self._follow_body_limit(exc):
+                raise
+        return await self._revisions(schema, unique)
+
+    async def _revisions(self, schema: CollectionSchema, unique: list[str]) -> dict[str, Revision]:
         items = [wire.dumps(i) for i in unique]
         out: dict[str, Revision] = {}
         for a, b in self._spans([len(i) for i in items], self.max_body - 10):

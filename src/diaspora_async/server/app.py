@@ -186,12 +186,12 @@ class _Service:
     async def body(self, request: Request) -> Any:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
-            raise wire.PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
+            raise self.too_large()
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body:
-                raise wire.PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
+                raise self.too_large()
             chunks.append(chunk)
         if not size:
             raise wire.BadJSON("a JSON body is required")
@@ -199,6 +199,11 @@ class _Service:
             return wire.loads(b"".join(chunks))
         except ValueError as exc:  # UnicodeDecodeError is a ValueError too
             raise wire.BadJSON(f"the body is not valid JSON: {exc}") from None
+
+    def too_large(self) -> wire.PayloadTooLarge:
+        # ``details.max_body`` lets the http adapter split its batches to fit from then on.
+        message = f"the body is larger than {self.max_body} bytes"
+        return wire.PayloadTooLarge(message, {"max_body": self.max_body})
 
     def params(self, request: Request, allowed: frozenset[str]) -> dict[str, str]:
         params = request.query_params

@@ -62,7 +62,8 @@ def _write_row(name: str) -> dict[str, Any]:
     """A ``_write`` row of one model: the full entity with its revision, or a tombstone."""
     revised = {"required": [REV], "properties": {REV: _REVISION}}
     live = {"allOf": [{"$ref": _REF.format(model=name)}, revised]}
-    return {"oneOf": [live, {"$ref": _REF.format(model="Tombstone")}]}
+    # anyOf: for a model without required fields a tombstone fits the entity schema too
+    return {"anyOf": [live, {"$ref": _REF.format(model="Tombstone")}]}
 
 
 def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import typing
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -31,19 +30,17 @@ from urllib.parse import quote, urlsplit
 
 import certifi
 import httpx
-from pydantic import TypeAdapter
-from pydantic import ValidationError as PydanticError
 
 from .. import wire
 from ..errors import (
     ConfigError,
     ConnectionLost,
-    DataSourceError,
     DiasporaError,
     QueryError,
     ValidationError,
 )
 from ..query.ast import Node, Query
+from ._http_body import END, EXPECT, ROWS, Codec, shift_path, spans
 from .base import DELETED, Adapter, Capabilities, CollectionSchema, Revision, Row
 from .permits import PermitPool
 from .pool import PoolOptions
@@ -53,38 +50,6 @@ __all__ = ["HTTPAdapter"]
 _JSON_HEADERS = {"content-type": wire.JSON_TYPE, "prefer": "return=minimal"}
 _RETRY_STATUS = frozenset({502, 503, 504})
 _MAX_QUERY = 6000  # characters of ids per query string: well under common URL limits
-_ROWS, _EXPECT, _END = b'{"rows":', b',"expect":', b"}"
-
-
-def _mentions_datetime(tp: Any) -> bool:
-    return tp is datetime or any(_mentions_datetime(a) for a in typing.get_args(tp))
-
-
-class _Codec:
-    """Per-schema decoding of rows from JSON: which fields hold datetimes, compiled once."""
-
-    def __init__(self, schema: CollectionSchema) -> None:
-        self.schema = schema
-        self.casts: list[tuple[str, TypeAdapter[Any]]] = [
-            (name, spec.query_adapter)
-            for name, spec in schema.fields.items()
-            if _mentions_datetime(spec.annotation)
-        ]
-
-    def rows(self, source: str, data: Any) -> list[Row]:
-        if not isinstance(data, list):
-            raise DataSourceError(source, "the server answered with something else than a list")
-        rows = [self.schema.from_stored(r) for r in data]
-        if self.casts:
-            try:
-                for row in rows:
-                    for name, adapter in self.casts:
-                        value = row.get(name)
-                        if value is not None:
-                            row[name] = adapter.validate_python(value)
-            except PydanticError as exc:
-                raise DataSourceError(source, f"the server sent a bad value: {exc}") from None
-        return rows
 
 
 def _config_number(name: str, source: str, raw: Any, integer: bool, minimum: float) -> Any:
@@ -164,7 +129,7 @@ class HTTPAdapter(Adapter):
             )
         super().__init__(name, config)
         self._pool: PermitPool[httpx.AsyncClient] | None = None
-        self._codecs: dict[CollectionSchema, _Codec] = {}
+        self._codecs: dict[CollectionSchema, Codec] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def connect(self) -> None:
@@ -262,10 +227,10 @@ class HTTPAdapter(Adapter):
             return ConnectionLost(self.name, f"{type(exc).__name__}: {exc}".rstrip(": "))
         return super().translate_error(exc)
 
-    def _codec(self, schema: CollectionSchema) -> _Codec:
+    def _codec(self, schema: CollectionSchema) -> Codec:
         codec = self._codecs.get(schema)
         if codec is None:
-            codec = self._codecs[schema] = _Codec(schema)
+            codec = self._codecs[schema] = Codec(schema)
         return codec
 
     def _where(self, schema: CollectionSchema, where: Node | None) -> dict[str, Any]:
@@ -285,20 +250,6 @@ class HTTPAdapter(Adapter):
         if chunk:
             yield chunk
 
-    def _spans(self, costs: Sequence[int], room: int) -> Iterator[tuple[int, int]]:
-        """Index ranges of items whose JSON lists (``costs``: bytes per item) fit ``room``.
-
-        An item larger than ``room`` alone is sent alone (the server answers 413).
-        """
-        start, size = 0, 0
-        for i, cost in enumerate(costs):
-            if i > start and size + cost + 1 > room:
-                yield start, i
-                start, size = i, 0
-            size += cost + 1
-        if start < len(costs):
-            yield start, len(costs)
-
     async def _post_batch(
         self, schema: CollectionSchema, suffix: str, body: bytes, offset: int
     ) -> Any:
@@ -312,7 +263,7 @@ class HTTPAdapter(Adapter):
             if not offset:
                 raise
             raise ValidationError(
-                exc.model, [(_shift(p, offset), m) for p, m in exc.errors]
+                exc.model, [(shift_path(p, offset), m) for p, m in exc.errors]
             ) from None
 
     def _follow_body_limit(self, exc: wire.WireError) -> bool:
@@ -357,24 +308,22 @@ class HTTPAdapter(Adapter):
         exp = None if expect is None else list(expect)
         # The common case is one request: encode the batch in one call and look at it.
         encoded = wire.dumps(rows)
-        encoded_exp = b"" if exp is None else _EXPECT + wire.dumps(exp)
-        if len(_ROWS) + len(encoded) + len(encoded_exp) + 1 <= self.max_body:
-            data = await self._post_batch(
-                schema, wire.WRITE, _ROWS + encoded + encoded_exp + _END, 0
-            )
+        encoded_exp = b"" if exp is None else EXPECT + wire.dumps(exp)
+        if len(ROWS) + len(encoded) + len(encoded_exp) + 1 <= self.max_body:
+            data = await self._post_batch(schema, wire.WRITE, ROWS + encoded + encoded_exp + END, 0)
             return list(data["refused"])
         items = [wire.dumps(r) for r in rows]
         exps = None if exp is None else [wire.dumps(e) for e in exp]
         costs = [len(b) for b in items] if exps is None else [
             len(b) + len(e) + 1 for b, e in zip(items, exps, strict=True)
         ]  # fmt: skip
-        room = self.max_body - len(_ROWS) - len(_EXPECT) - 5  # brackets and the end
+        room = self.max_body - len(ROWS) - len(EXPECT) - 5  # brackets and the end
         refused: list[str] = []
-        for a, b in self._spans(costs, room):
-            body = _ROWS + b"[" + b",".join(items[a:b]) + b"]"
+        for a, b in spans(costs, room):
+            body = ROWS + b"[" + b",".join(items[a:b]) + b"]"
             if exps is not None:
-                body += _EXPECT + b"[" + b",".join(exps[a:b]) + b"]"
-            data = await self._post_batch(schema, wire.WRITE, body + _END, a)
+                body += EXPECT + b"[" + b",".join(exps[a:b]) + b"]"
+            data = await self._post_batch(schema, wire.WRITE, body + END, a)
             refused.extend(data["refused"])
         return refused
 
@@ -394,7 +343,7 @@ class HTTPAdapter(Adapter):
     async def _revisions(self, schema: CollectionSchema, unique: list[str]) -> dict[str, Revision]:
         items = [wire.dumps(i) for i in unique]
         out: dict[str, Revision] = {}
-        for a, b in self._spans([len(i) for i in items], self.max_body - 10):
+        for a, b in spans([len(i) for i in items], self.max_body - 10):
             body = b'{"ids":[' + b",".join(items[a:b]) + b"]}"
             data = await self._post_batch(schema, wire.REVISIONS, body, a)
             out.update({i: (rev, bool(dead)) for i, (rev, dead) in data["revisions"].items()})
@@ -514,12 +463,3 @@ class HTTPAdapter(Adapter):
         """
         await self.delete_where(schema, None)
         await self.purge(schema, datetime.max.replace(tzinfo=UTC))
-
-
-def _shift(path: str, offset: int) -> str:
-    """``"[3].name"`` -> ``"[3+offset].name"``; other paths as they are."""
-    if path.startswith("[") and "]" in path:
-        index, rest = path[1:].split("]", 1)
-        if index.isdigit():
-            return f"[{int(index) + offset}]{rest}"
-    return path

@@ -173,6 +173,10 @@ R = "0" * 24
             ["[2].rank"],
         ),
         ({"rows": [{"id": "t", "_rev": R, "_del": WHEN}, {"id": "a", "_rev": R}]}, ["[1].text"]),
+        (
+            {"rows": [7, {"id": "a", "_rev": R, "text": 1}, {"id": "b", "_rev": R}]},
+            ["[0]", "[1].text", "[2].text"],
+        ),
         ({"rows": [{"id": "a", "_rev": R, "text": "x"}], "expect": []}, ["expect"]),
         ({"rows": [{"id": "a", "_rev": R, "text": "x"}], "expect": [3]}, ["expect[0]"]),
     ],

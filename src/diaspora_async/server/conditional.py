@@ -75,7 +75,7 @@ def decode_write(meta: ModelMeta, body: Any) -> tuple[list[Row], list[str | None
             ]
     out: list[Row] = []
     live: list[dict[str, Any]] = []
-    live_at: list[int] = []  # the position in ``out`` of each entry of ``live``
+    live_at: list[int] = []  # each live row's index in ``rows`` (= in ``out`` when valid)
     seen: set[str] = set()
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -100,7 +100,7 @@ def decode_write(meta: ModelMeta, body: Any) -> tuple[list[Row], list[str | None
             out.append({"id": entity_id, REV: rev, DELETED: when})
         else:
             live.append({k: v for k, v in item.items() if k != "id" and k != REV})
-            live_at.append(len(out))
+            live_at.append(i)
             out.append({"id": entity_id, REV: rev})
     cast: list[dict[str, Any]] = []
     if live:

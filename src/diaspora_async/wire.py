@@ -16,7 +16,30 @@ The protocol (``{c}`` is a model's collection)::
     PATCH  /{c}?where=    body: changes               -> 200 [updated entity, ...]
     DELETE /{c}/{id}                                  -> 200 {"deleted": 1} | 404
     DELETE /{c}?where=                                -> 200 {"deleted": n}
+    POST   /{c}/_write      body: {"rows": [row, ...], "expect": [rev|null, ...]}
+                                                      -> 200 {"refused": [id, ...]}
+    POST   /{c}/_revisions  body: {"ids": [id, ...]}
+                                          -> 200 {"revisions": {id: [rev|null, deleted]}}
+    POST   /{c}/_purge      body: {"before": datetime} -> 200 {"purged": n}
     GET    /openapi.json                              -> the OpenAPI document
+
+Revisions (DESIGN.md 6.1). Every entity the server reads back (``GET`` list and one) has
+a ``_rev`` member: the revision of the stored copy, null for a row stored before
+revisions existed. The three ``_`` routes are the store contract of
+``adapters.base.Adapter`` (``write``, ``revisions``, ``purge``) spoken over HTTP: the
+server validates the body with the model's validator (422 before anything is written),
+then calls that method of the adapter of its own first source for the model (the first of
+``create_app(source=...)``, else the model's first source), with no lifecycle hooks,
+like a replay. A ``_write`` row is a full entity with ``id`` and ``_rev``, or a tombstone
+``{"id", "_rev", "_del": datetime}``; ``expect`` (optional, aligned with ``rows``) holds
+the per-row expectations; the answer lists the ids the store refused. ``_revisions``
+lists the stored ids (tombstones included) as ``[revision, is_tombstone]``. Revisions
+are 24 lowercase hex digits (``revisions.py``); an expectation is any string ("" matches
+a row stored without revision). These paths cannot collide with an entity: they take only
+``POST``, which ``/{c}/{id}`` does not, so ``GET /{c}/_write`` still reads the entity
+``_write``. ``auth`` sees the actions ``write`` (``_write``: it may create, replace and
+delete), ``read`` (``_revisions``) and ``purge``. Bodies are split by the adapter to stay
+under ``max_body``; each request is applied on its own (one store batch per request).
 
 Decisions where the design is silent:
 
@@ -25,11 +48,12 @@ Decisions where the design is silent:
 * Unknown or repeated query parameters are refused (400), so a typo such as ``wher=``
   can never widen a PATCH/DELETE to every entity; without ``where`` those are refused
   (400) unless the app was created with ``allow_empty_query=True``.
-* ``Prefer: return=minimal`` (RFC 7240) makes POST answer ``{"created": n}`` and
+* ``Prefer: return=minimal`` (RFC 7240) makes POST ``/{c}`` answer ``{"created": n}`` and
   ``PATCH ?where=`` answer ``{"updated": n}``; the adapter always sends it.
-* Bodies above ``max_body`` get 413; ids that are dot segments, hold ``/``, ``\\`` or
-  control characters never match an id route (400/404). The adapter sends such ids,
-  and any list of ids, as ``where={"id": {"$in": [...]}}`` instead.
+* Bodies above ``max_body`` get 413 with ``details = {"max_body": n}`` (the adapter then
+  splits its conditional writes and revision lookups to fit). Ids that are dot segments,
+  hold ``/``, ``\\`` or control characters never match an id route (400/404). The
+  adapter sends such ids, and any list of ids, as ``where={"id": {"$in": [...]}}``.
 * Values are JSON; datetimes are ISO 8601 strings in UTC with milliseconds and ``Z``.
   The adapter turns them back into datetimes wherever the model declares a datetime
   (also inside lists and dicts); in an ``Any`` field they stay strings.
@@ -45,6 +69,7 @@ and 500 ``InternalError`` (both with a generic message: the real one is only log
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -60,9 +85,13 @@ from .errors import (
 )
 from .query.ast import And, Compare, Node, Not, Or, SortKey, Xor
 from .query.compiler import Compiler
+from .revisions import LENGTH
 
 __all__ = [
     "COUNT",
+    "PURGE",
+    "REVISIONS",
+    "WRITE",
     "Forbidden",
     "HTTPError",
     "MissingEntity",
@@ -75,6 +104,7 @@ __all__ = [
     "encode_error",
     "find_params",
     "id_in_path",
+    "is_revision",
     "json_default",
     "loads",
     "sort_param",
@@ -82,7 +112,21 @@ __all__ = [
 ]
 
 COUNT = "count"  # the path segment of the count route: /{collection}/count
+WRITE = "_write"  # POST /{collection}/_write: the conditional write (Adapter.write)
+REVISIONS = "_revisions"  # POST /{collection}/_revisions: Adapter.revisions
+PURGE = "_purge"  # POST /{collection}/_purge: Adapter.purge
 JSON_TYPE = "application/json"
+
+_REVISION = re.compile(f"[0-9a-f]{{{LENGTH}}}")
+
+
+def is_revision(value: object) -> bool:
+    """Whether ``value`` is a revision string as ``revisions.next_revision`` makes them.
+
+    The server refuses any other: revisions are compared as plain strings, so a foreign
+    one (say ``"~"``) would outrank every real revision and freeze the entity.
+    """
+    return isinstance(value, str) and _REVISION.fullmatch(value) is not None
 
 
 # -- values ------------------------------------------------------------------------------
@@ -310,12 +354,16 @@ class WireError(DataSourceError):
     Attributes:
         status: the HTTP status.
         type: the ``type`` from the error body.
+        details: the ``details`` from the error body (e.g. ``{"max_body": n}`` on a 413).
     """
 
-    def __init__(self, source: str, status: int, type_: str, message: str) -> None:
+    def __init__(
+        self, source: str, status: int, type_: str, message: str, details: Any = None
+    ) -> None:
         super().__init__(source, f"HTTP {status} {type_}: {message}")
         self.status = status
         self.type = type_
+        self.details = details
 
 
 class MissingEntity(DataSourceError):
@@ -363,4 +411,4 @@ def decode_error(source: str, model: str, status: int, body: bytes) -> DiasporaE
         if isinstance(details, dict) and "id" in details:
             return MissingEntity(source, message)
         return ConfigError(f"data source {source!r}: {message}")
-    return WireError(source, status, type_, message)
+    return WireError(source, status, type_, message, details)

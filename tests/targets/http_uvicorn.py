@@ -21,6 +21,7 @@ import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -113,6 +114,8 @@ class SessionServer:
                 ds = self._orm.data_sources[source]
                 schema = meta.schema_for(source)
                 await ds.adapter.drop(schema)
+                # The base drop deletes what find sees, which leaves tombstones behind.
+                await ds.adapter.purge(schema, datetime.max.replace(tzinfo=UTC))
                 ds.forget_schema(meta.name)
                 await ds.ensure(schema)
 

@@ -5,7 +5,8 @@
 
 Layout: adapter families are subpackages (``sql/``: SQLite and MySQL; ``redis/``;
 ``mongo/``), whose ``__init__`` modules import no driver; ``memory.py`` and ``http.py``
-are single modules. All networked adapters run on the common pool (``pool.py``, options
+are single modules (``http.py`` with its body layout and row decoding in
+``_http_body.py``). All networked adapters run on the common pool (``pool.py``, options
 in ``pool_options.py``); those whose driver pools its own sockets lend permits instead
 (``permits.py``).
 """

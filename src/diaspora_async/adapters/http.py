@@ -9,6 +9,13 @@ means the same on both sides; error answers become the typed errors the server r
 ``PermitPool``, ``permits.py``) hands out permits over the one shared client, so limits,
 ``acquire_timeout`` and ``stats()`` behave as for every other networked adapter without
 pooling twice.
+
+Revisions (DESIGN.md 6.1): the server answers reads with each row's ``_rev``, and
+``write``/``revisions``/``purge`` are one ``POST /{c}/_write`` / ``_revisions`` /
+``_purge`` per batch (split only above ``max_body``), which the server hands to its own
+store's adapter; the revision guard runs there, inside that store. A conditional write is
+idempotent (a replayed row holding the stored revision counts as applied), so it is
+retried like a GET.
 """
 
 from __future__ import annotations
@@ -16,21 +23,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import typing
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import certifi
 import httpx
-from pydantic import TypeAdapter
-from pydantic import ValidationError as PydanticError
 
 from .. import wire
-from ..errors import ConfigError, ConnectionLost, DataSourceError, DiasporaError, QueryError
+from ..errors import (
+    ConfigError,
+    ConnectionLost,
+    DiasporaError,
+    QueryError,
+    ValidationError,
+)
 from ..query.ast import Node, Query
-from .base import Adapter, Capabilities, CollectionSchema, Row
+from ._http_body import END, EXPECT, ROWS, Codec, shift_path, spans
+from .base import DELETED, Adapter, Capabilities, CollectionSchema, Revision, Row
 from .permits import PermitPool
 from .pool import PoolOptions
 
@@ -39,37 +50,6 @@ __all__ = ["HTTPAdapter"]
 _JSON_HEADERS = {"content-type": wire.JSON_TYPE, "prefer": "return=minimal"}
 _RETRY_STATUS = frozenset({502, 503, 504})
 _MAX_QUERY = 6000  # characters of ids per query string: well under common URL limits
-
-
-def _mentions_datetime(tp: Any) -> bool:
-    return tp is datetime or any(_mentions_datetime(a) for a in typing.get_args(tp))
-
-
-class _Codec:
-    """Per-schema decoding of rows from JSON: which fields hold datetimes, compiled once."""
-
-    def __init__(self, schema: CollectionSchema) -> None:
-        self.schema = schema
-        self.casts: list[tuple[str, TypeAdapter[Any]]] = [
-            (name, spec.query_adapter)
-            for name, spec in schema.fields.items()
-            if _mentions_datetime(spec.annotation)
-        ]
-
-    def rows(self, source: str, data: Any) -> list[Row]:
-        if not isinstance(data, list):
-            raise DataSourceError(source, "the server answered with something else than a list")
-        rows = [self.schema.from_stored(r) for r in data]
-        if self.casts:
-            try:
-                for row in rows:
-                    for name, adapter in self.casts:
-                        value = row.get(name)
-                        if value is not None:
-                            row[name] = adapter.validate_python(value)
-            except PydanticError as exc:
-                raise DataSourceError(source, f"the server sent a bad value: {exc}") from None
-        return rows
 
 
 def _config_number(name: str, source: str, raw: Any, integer: bool, minimum: float) -> Any:
@@ -149,7 +129,7 @@ class HTTPAdapter(Adapter):
             )
         super().__init__(name, config)
         self._pool: PermitPool[httpx.AsyncClient] | None = None
-        self._codecs: dict[CollectionSchema, _Codec] = {}
+        self._codecs: dict[CollectionSchema, Codec] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     async def connect(self) -> None:
@@ -210,9 +190,15 @@ class HTTPAdapter(Adapter):
         path: str,
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        idempotent: bool | None = None,
     ) -> Any:
-        """One request with retries; returns the decoded JSON or raises a typed error."""
-        idempotent = method in ("GET", "DELETE")
+        """One request with retries; returns the decoded JSON or raises a typed error.
+
+        ``idempotent`` (default: GET and DELETE are) allows resending after the request
+        may have reached the server.
+        """
+        if idempotent is None:
+            idempotent = method in ("GET", "DELETE")
         headers = _JSON_HEADERS if body is not None else None
         async with self._client() as client:
             attempt = 0
@@ -241,10 +227,10 @@ class HTTPAdapter(Adapter):
             return ConnectionLost(self.name, f"{type(exc).__name__}: {exc}".rstrip(": "))
         return super().translate_error(exc)
 
-    def _codec(self, schema: CollectionSchema) -> _Codec:
+    def _codec(self, schema: CollectionSchema) -> Codec:
         codec = self._codecs.get(schema)
         if codec is None:
-            codec = self._codecs[schema] = _Codec(schema)
+            codec = self._codecs[schema] = Codec(schema)
         return codec
 
     def _where(self, schema: CollectionSchema, where: Node | None) -> dict[str, Any]:
@@ -264,7 +250,111 @@ class HTTPAdapter(Adapter):
         if chunk:
             yield chunk
 
+    async def _post_batch(
+        self, schema: CollectionSchema, suffix: str, body: bytes, offset: int
+    ) -> Any:
+        """``POST /{c}/{suffix}``; a 422's ``[i]`` paths are shifted by ``offset`` (the
+        chunk's first row), so they index what the caller passed."""
+        try:
+            return await self._call(
+                schema, "POST", self._path(schema, "/" + suffix), body=body, idempotent=True
+            )
+        except ValidationError as exc:
+            if not offset:
+                raise
+            raise ValidationError(
+                exc.model, [(shift_path(p, offset), m) for p, m in exc.errors]
+            ) from None
+
+    def _follow_body_limit(self, exc: wire.WireError) -> bool:
+        """After a 413 naming a smaller ``max_body``: lower ours to it (for good) and say
+        that the request may be split again."""
+        cap = exc.details.get("max_body") if isinstance(exc.details, dict) else None
+        if exc.status != 413 or not isinstance(cap, int) or not 0 < cap < self.max_body:
+            return False
+        self.max_body = cap
+        return True
+
     # -- data --------------------------------------------------------------------------
+    async def write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """One ``POST /{c}/_write`` with every row (and expectation), split only above
+        ``max_body``; returns the ids the server's store refused.
+
+        A server with a smaller body limit answers 413 with it: the batch is sent again,
+        split to fit (chunks that already landed are replays, counted as applied).
+        """
+        if not rows:
+            return []
+        try:
+            return await self._write(schema, rows, expect)
+        except wire.WireError as exc:
+            if not self._follow_body_limit(exc):
+                raise
+        return await self._write(schema, rows, expect)
+
+    async def _write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None,
+    ) -> list[str]:
+        if schema.remapped:  # tombstones hold no field to rename
+            rows = [r if DELETED in r else schema.to_stored(r) for r in rows]
+        exp = None if expect is None else list(expect)
+        # The common case is one request: encode the batch in one call and look at it.
+        encoded = wire.dumps(rows)
+        encoded_exp = b"" if exp is None else EXPECT + wire.dumps(exp)
+        if len(ROWS) + len(encoded) + len(encoded_exp) + 1 <= self.max_body:
+            data = await self._post_batch(schema, wire.WRITE, ROWS + encoded + encoded_exp + END, 0)
+            return list(data["refused"])
+        items = [wire.dumps(r) for r in rows]
+        exps = None if exp is None else [wire.dumps(e) for e in exp]
+        costs = [len(b) for b in items] if exps is None else [
+            len(b) + len(e) + 1 for b, e in zip(items, exps, strict=True)
+        ]  # fmt: skip
+        room = self.max_body - len(ROWS) - len(EXPECT) - 5  # brackets and the end
+        refused: list[str] = []
+        for a, b in spans(costs, room):
+            body = ROWS + b"[" + b",".join(items[a:b]) + b"]"
+            if exps is not None:
+                body += EXPECT + b"[" + b",".join(exps[a:b]) + b"]"
+            data = await self._post_batch(schema, wire.WRITE, body + END, a)
+            refused.extend(data["refused"])
+        return refused
+
+    async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
+        """``POST /{c}/_revisions`` with the ids (split only above ``max_body``, which
+        follows a smaller limit the server names in a 413, like ``write``)."""
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return {}
+        try:
+            return await self._revisions(schema, unique)
+        except wire.WireError as exc:
+            if not self._follow_body_limit(exc):
+                raise
+        return await self._revisions(schema, unique)
+
+    async def _revisions(self, schema: CollectionSchema, unique: list[str]) -> dict[str, Revision]:
+        items = [wire.dumps(i) for i in unique]
+        out: dict[str, Revision] = {}
+        for a, b in spans([len(i) for i in items], self.max_body - 10):
+            body = b'{"ids":[' + b",".join(items[a:b]) + b"]}"
+            data = await self._post_batch(schema, wire.REVISIONS, body, a)
+            out.update({i: (rev, bool(dead)) for i, (rev, dead) in data["revisions"].items()})
+        return out
+
+    async def purge(self, schema: CollectionSchema, before: datetime) -> int:
+        """``POST /{c}/_purge``; not resent once it may have arrived (the count would lie)."""
+        body = wire.dumps({"before": before})
+        data = await self._call(schema, "POST", self._path(schema, "/" + wire.PURGE), body=body)
+        return int(data["purged"])
+
     async def insert(self, schema: CollectionSchema, rows: Sequence[Row]) -> None:
         """``POST`` the rows as one JSON list (split only above ``max_body`` bytes)."""
         encoded = [wire.dumps(schema.to_stored(r) if schema.remapped else r) for r in rows]
@@ -365,3 +455,11 @@ class HTTPAdapter(Adapter):
         params = wire.find_params(self._where(schema, where))
         data = await self._call(schema, "DELETE", self._path(schema), params=params)
         return int(data["deleted"])
+
+    async def drop(self, schema: CollectionSchema) -> None:
+        """Delete every entity, then every tombstone (``purge`` of all of them).
+
+        The server's store keeps its collection; the server must allow empty deletes.
+        """
+        await self.delete_where(schema, None)
+        await self.purge(schema, datetime.max.replace(tzinfo=UTC))

@@ -1,9 +1,13 @@
 """``create_app``: an ASGI (Starlette) app that serves models over the REST protocol.
 
 The server end of ``http adapter -> HTTP -> this app -> Model API -> the server's stores``.
-Each request is turned into one call of the ordinary Model API (``find_many``, ``count``,
-``insert_many``, ``update_many``, ``delete_many``...), so the query parser, validation,
-lifecycle events and fan-out are exactly those of in-process callers. Routes, value
+Each write is turned into one call of the ordinary Model API (``insert_many``,
+``update_many``, ``delete_many``...), so validation, lifecycle events and fan-out are
+exactly those of in-process callers. Reads parse the query with the same parser and read
+the stores' rows as the Model API does (fallback chain included) but answer the rows
+themselves, because rows carry the copy's revision (``_rev``) and entities do not. The
+store routes (``_write``, ``_revisions``, ``_purge``: ``conditional.py``) call the
+server's own source's adapter, the contract of DESIGN.md 6.1 over HTTP. Routes, value
 encoding and the error mapping live in ``diaspora_async.wire``, which the ``http`` adapter shares.
 Every failure is answered with a JSON error body; store errors never echo their message
 (it may hold a URL with a password) and nothing ever returns a traceback.
@@ -23,9 +27,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from .. import wire
+from ..adapters.base import REV, Adapter, CollectionSchema, Row
 from ..errors import ConfigError, QueryError, ValidationError
+from ..meta import ModelMeta
 from ..models import Model
+from ..ops.fanout import first_of
+from ..query.ast import Query
 from ..query.parse import parse_options, parse_where
+from .conditional import decode_ids, decode_purge, decode_write
 from .openapi import build_openapi
 
 if TYPE_CHECKING:
@@ -36,8 +45,9 @@ __all__ = ["Auth", "create_app"]
 logger = logging.getLogger("diaspora_async.server")
 
 Auth = Callable[[Request, str, "type[Model] | None"], Awaitable[object] | object]
-"""``auth(request, action, model)``: action is ``read``/``create``/``update``/``delete``;
-raise ``Unauthorized``/``Forbidden`` (or return ``False``) to refuse."""
+"""``auth(request, action, model)``: action is ``read``/``create``/``update``/``delete``,
+``write`` (the conditional write: creates, replaces and deletes) or ``purge``; raise
+``Unauthorized``/``Forbidden`` (or return ``False``) to refuse."""
 
 Handler = Callable[[Request, type[Model]], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -62,6 +72,22 @@ def _error(exc: BaseException) -> Response:
 def _minimal(request: Request) -> bool:
     # RFC 7240: the http adapter only needs counts, not the entities echoed back.
     return "return=minimal" in request.headers.get("prefer", "")
+
+
+def _entity(entity: Model) -> dict[str, Any]:
+    """An entity as JSON; with ``_rev`` once the Model API exposes entity revisions.
+
+    Reads answer rows (with ``_rev``); the entities of write answers carry no revision
+    today, and a made-up null would claim the stored copy predates revisions.
+    """
+    data = entity.to_dict()
+    if isinstance(getattr(type(entity), "revision", None), property):  # DESIGN 6.1 e.revision
+        data[REV] = entity.revision  # type: ignore[attr-defined]
+    return data
+
+
+def _entities(entities: Iterable[Model]) -> list[dict[str, Any]]:
+    return [_entity(e) for e in entities]
 
 
 def _no_entity(model: type[Model], entity_id: str) -> wire.NotFound:
@@ -135,16 +161,37 @@ class _Service:
         if outcome is False:
             raise wire.Forbidden(f"not allowed to {action}")
 
+    async def store(self, meta: ModelMeta) -> tuple[Adapter, CollectionSchema]:
+        """The adapter and schema the store routes use: the first of the server's sources
+        for the model (``create_app(source=...)``, else the model's first source)."""
+        return await meta.target(meta.sources_for(self.source)[0])
+
+    async def rows(
+        self, meta: ModelMeta, read: Callable[[Adapter, CollectionSchema], Awaitable[list[Row]]]
+    ) -> list[Row]:
+        """Rows read as the Model API reads them: through the server's sources in order,
+        the first that has any answering (a single source: that one)."""
+        sources = meta.sources_for(self.source)
+        if len(sources) == 1:
+            adapter, schema = await meta.target(sources[0])
+            return await read(adapter, schema)
+
+        async def one(name: str) -> list[Row]:
+            adapter, schema = await meta.target(name)
+            return await read(adapter, schema)
+
+        return (await first_of(sources, one, bool))[1]
+
     # -- request parts -------------------------------------------------------------------
     async def body(self, request: Request) -> Any:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body:
-            raise wire.PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
+            raise self.too_large()
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body:
-                raise wire.PayloadTooLarge(f"the body is larger than {self.max_body} bytes")
+                raise self.too_large()
             chunks.append(chunk)
         if not size:
             raise wire.BadJSON("a JSON body is required")
@@ -152,6 +199,11 @@ class _Service:
             return wire.loads(b"".join(chunks))
         except ValueError as exc:  # UnicodeDecodeError is a ValueError too
             raise wire.BadJSON(f"the body is not valid JSON: {exc}") from None
+
+    def too_large(self) -> wire.PayloadTooLarge:
+        # ``details.max_body`` lets the http adapter split its batches to fit from then on.
+        message = f"the body is larger than {self.max_body} bytes"
+        return wire.PayloadTooLarge(message, {"max_body": self.max_body})
 
     def params(self, request: Request, allowed: frozenset[str]) -> dict[str, str]:
         params = request.query_params
@@ -192,8 +244,9 @@ class _Service:
         where = self.where(params)
         sort = params.get("sort") or None
         sort_list = sort.split(",") if sort else None
-        fields = model.__meta__.fields
-        _, skip, limit = parse_options(
+        meta = model.__meta__
+        fields = meta.fields
+        order, skip, limit = parse_options(
             fields,
             skip=params.get("skip"),
             limit=params.get("limit"),
@@ -206,13 +259,11 @@ class _Service:
             error = QueryError(f"limit {limit} is above this server's maximum of {self.max_limit}")
             error.details = {"max_limit": self.max_limit}  # type: ignore[attr-defined]
             raise error
+        parsed = parse_where(where, fields, model.__name__)
         if limit == 0:  # a cheap probe (the http adapter's schema check): validate only
-            parse_where(where, fields, model.__name__)
             return _json([])
-        found = await model.find_many(
-            where, skip=skip, limit=limit, sort=sort_list, source=self.source
-        )
-        return _json(found.to_dicts())
+        query = Query(parsed, order, skip, limit)
+        return _json(await self.rows(meta, lambda a, s: a.find(s, query)))
 
     async def count(self, request: Request, model: type[Model]) -> Response:
         where = self.where(self.params(request, _WHERE_PARAM))
@@ -221,10 +272,11 @@ class _Service:
     async def get_one(self, request: Request, model: type[Model]) -> Response:
         self.params(request, frozenset())
         entity_id = _check_id(request.path_params["id"])
-        found = await model.find(entity_id, source=self.source)
-        if found is None:
+        ids = [entity_id]
+        found = await self.rows(model.__meta__, lambda a, s: a.get(s, ids))
+        if not found:
             raise _no_entity(model, entity_id)
-        return _json(found.to_dict())
+        return _json(found[0])
 
     async def insert(self, request: Request, model: type[Model]) -> Response:
         self.params(request, frozenset())
@@ -241,7 +293,7 @@ class _Service:
         created = await model.insert_many(items, source=self.source)
         if _minimal(request):
             return _json({"created": len(created)}, 201)
-        out = created.to_dicts()
+        out = _entities(created)
         return _json(out if isinstance(body, list) else out[0], 201)
 
     async def update_one(self, request: Request, model: type[Model]) -> Response:
@@ -251,7 +303,7 @@ class _Service:
         updated = await model.update(entity_id, changes, source=self.source)
         if updated is None:
             raise _no_entity(model, entity_id)
-        return _json(updated.to_dict())
+        return _json(_entity(updated))
 
     async def update_many(self, request: Request, model: type[Model]) -> Response:
         where = self.where_for_write(self.params(request, _WHERE_PARAM), "update")
@@ -261,7 +313,7 @@ class _Service:
         )
         if _minimal(request):
             return _json({"updated": len(updated)})
-        return _json(updated.to_dicts())
+        return _json(_entities(updated))
 
     async def delete_one(self, request: Request, model: type[Model]) -> Response:
         self.params(request, frozenset())
@@ -274,6 +326,28 @@ class _Service:
         where = self.where_for_write(self.params(request, _WHERE_PARAM), "delete")
         n = await model.delete_many(where, source=self.source, allow_empty_query=self.allow_empty)
         return _json({"deleted": n})
+
+    async def write(self, request: Request, model: type[Model]) -> Response:
+        self.params(request, frozenset())
+        meta = model.__meta__
+        rows, expect = decode_write(meta, await self.body(request))  # 422 before any write
+        if not rows:
+            return _json({"refused": []})
+        adapter, schema = await self.store(meta)
+        return _json({"refused": await adapter.write(schema, rows, expect)})
+
+    async def revisions(self, request: Request, model: type[Model]) -> Response:
+        self.params(request, frozenset())
+        ids = decode_ids(model.__name__, await self.body(request))
+        adapter, schema = await self.store(model.__meta__)
+        held = await adapter.revisions(schema, ids) if ids else {}
+        return _json({"revisions": {i: [rev, deleted] for i, (rev, deleted) in held.items()}})
+
+    async def purge(self, request: Request, model: type[Model]) -> Response:
+        self.params(request, frozenset())
+        before = decode_purge(model.__name__, await self.body(request))
+        adapter, schema = await self.store(model.__meta__)
+        return _json({"purged": await adapter.purge(schema, before)})
 
     async def openapi(self, request: Request) -> Response:
         try:
@@ -352,11 +426,13 @@ def create_app(
         max_limit: the largest ``limit`` a request may ask for (above it: 400); also the
             page size when a request gives no ``limit``.
         auth: ``auth(request, action, model)``, sync or async, called before every
-            request with action ``read``/``create``/``update``/``delete`` (model None for
-            ``/openapi.json``); raise ``Unauthorized`` (401) or ``Forbidden`` (403), or
+            request with action ``read``/``create``/``update``/``delete``, ``write``
+            (``POST /{c}/_write``) or ``purge`` (``POST /{c}/_purge``); model None for
+            ``/openapi.json``; raise ``Unauthorized`` (401) or ``Forbidden`` (403), or
             return ``False`` (403), to refuse.
         source: the ``source=`` passed to every Model call (default: each model's first
             source); a list reads through a fallback chain and writes to all of them.
+            The store routes (``_write``, ``_revisions``, ``_purge``) use its first.
         allow_empty_query: allow ``PATCH``/``DELETE`` without ``where`` (every entity).
         max_body: the largest request body in bytes (above it: 413).
         title: the OpenAPI document's title.
@@ -382,9 +458,19 @@ def create_app(
         PATCH=("update", svc.update_many),
         DELETE=("delete", svc.delete_many),
     )
+    store_routes = (
+        (wire.WRITE, "write", svc.write),
+        (wire.REVISIONS, "read", svc.revisions),
+        (wire.PURGE, "purge", svc.purge),
+    )
     routes: list[BaseRoute] = [
         Route("/openapi.json", svc.openapi, methods=["GET"]),
         Route("/{collection}/" + wire.COUNT, ep(GET=("read", svc.count)), methods=["GET"]),
+        # POST only, which the id route below never takes: no entity id is shadowed.
+        *(
+            Route(f"/{{collection}}/{path}", ep(POST=(action, handler)), methods=["POST"])
+            for path, action, handler in store_routes
+        ),
         Route("/{collection}/{id}", one, methods=["GET", "PATCH", "DELETE"]),
         Route("/{collection}", many, methods=["GET", "POST", "PATCH", "DELETE"]),
     ]

@@ -4,6 +4,8 @@ Called by ``app.py`` (and cached there per set of served models): each model's f
 are compiled into a ``TypedDict`` whose JSON schema pydantic writes, so the document
 shows exactly the types the server validates; ``choices`` and plain defaults are added
 to the properties, and every route of ``diaspora_async.wire`` gets its parameters and responses.
+Entities have a read-only ``_rev`` (what reads answer); the store routes (``_write``,
+``_revisions``, ``_purge``) get their request schemas, the write row schema per model.
 """
 
 from __future__ import annotations
@@ -14,12 +16,21 @@ from typing import Any
 import typing_extensions
 from pydantic import TypeAdapter
 
+from ..adapters.base import DELETED, REV
 from ..fields import FieldSpec
 from ..models import Model
+from ..revisions import LENGTH
+from ..wire import PURGE, REVISIONS, WRITE
 
 __all__ = ["build_openapi"]
 
 _REF = "#/components/schemas/{model}"
+_REVISION: dict[str, Any] = {"type": "string", "pattern": f"^[0-9a-f]{{{LENGTH}}}$"}
+_REV_PROP: dict[str, Any] = {
+    "anyOf": [_REVISION, {"type": "null"}],
+    "description": "the stored copy's revision (null: stored before revisions existed); "
+    "reads answer it, POST /{collection} takes none, _write rows need it",
+}
 
 
 def _entity_schema(name: str, fields: Mapping[str, FieldSpec], partial: bool) -> dict[str, Any]:
@@ -42,7 +53,17 @@ def _entity_schema(name: str, fields: Mapping[str, FieldSpec], partial: bool) ->
             default = spec.default
             if default is None or isinstance(default, str | int | float | bool):
                 prop["default"] = default
+    if not partial:
+        props[REV] = _REV_PROP
     return schema
+
+
+def _write_row(name: str) -> dict[str, Any]:
+    """A ``_write`` row of one model: the full entity with its revision, or a tombstone."""
+    revised = {"required": [REV], "properties": {REV: _REVISION}}
+    live = {"allOf": [{"$ref": _REF.format(model=name)}, revised]}
+    # anyOf: for a model without required fields a tombstone fits the entity schema too
+    return {"anyOf": [live, {"$ref": _REF.format(model="Tombstone")}]}
 
 
 def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -128,6 +149,58 @@ def _paths(name: str, collection: str, prefix: str, max_limit: int) -> dict[str,
                 },
             },
         },
+        f"{base}/{WRITE}": {
+            "post": {
+                "tags": tag,
+                "summary": f"Conditionally write {name} rows (revision-guarded upsert)",
+                "description": (
+                    "A row applies iff the store holds no copy of its id or an older "
+                    "revision; with `expect[i]`, iff the live copy holds exactly that "
+                    "revision (null: no live copy). Refused ids are answered; a row whose "
+                    "revision the store already holds counts as applied (a replay)."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": _REF.format(model=f"{name}Write")}}
+                    },
+                },
+                "responses": {
+                    "200": _json({"$ref": _REF.format(model="Refused")}, "the refused ids"),
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+            },
+        },
+        f"{base}/{REVISIONS}": {
+            "post": {
+                "tags": tag,
+                "summary": f"Stored revisions of {name} ids (tombstones included)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="Ids")}}},
+                },
+                "responses": {
+                    "200": _json({"$ref": _REF.format(model="Revisions")}, "id -> revision"),
+                    **_errors(400, 401, 403, 413, 422),
+                },
+            },
+        },
+        f"{base}/{PURGE}": {
+            "post": {
+                "tags": tag,
+                "summary": f"Remove {name} tombstones deleted before a time",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": _REF.format(model="Purge")}}
+                    },
+                },
+                "responses": {
+                    "200": _json({"$ref": _REF.format(model="Purged")}, "how many were removed"),
+                    **_errors(400, 401, 403, 413, 422),
+                },
+            },
+        },
         f"{base}/count": {
             "get": {
                 "tags": tag,
@@ -198,6 +271,52 @@ _COMMON: dict[str, Any] = {
         "required": ["deleted"],
         "properties": {"deleted": {"type": "integer"}},
     },
+    "Tombstone": {
+        "type": "object",
+        "required": ["id", REV, DELETED],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string"},
+            REV: _REVISION,
+            DELETED: {"type": "string", "format": "date-time", "description": "deleted at"},
+        },
+    },
+    "Refused": {
+        "type": "object",
+        "required": ["refused"],
+        "properties": {"refused": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Ids": {
+        "type": "object",
+        "required": ["ids"],
+        "properties": {"ids": {"type": "array", "items": {"type": "string", "minLength": 1}}},
+    },
+    "Revisions": {
+        "type": "object",
+        "required": ["revisions"],
+        "properties": {
+            "revisions": {
+                "type": "object",
+                "description": "id -> [revision or null, is a tombstone]; absent ids left out",
+                "additionalProperties": {
+                    "type": "array",
+                    "prefixItems": [{"anyOf": [_REVISION, {"type": "null"}]}, {"type": "boolean"}],
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            }
+        },
+    },
+    "Purge": {
+        "type": "object",
+        "required": ["before"],
+        "properties": {"before": {"type": "string", "format": "date-time"}},
+    },
+    "Purged": {
+        "type": "object",
+        "required": ["purged"],
+        "properties": {"purged": {"type": "integer"}},
+    },
 }
 
 
@@ -220,6 +339,20 @@ def build_openapi(
             schema = _entity_schema(name, meta.fields, partial)
             schemas.update(schema.pop("$defs", {}))
             schemas[name] = schema
+        schemas[f"{meta.name}Write"] = {
+            "type": "object",
+            "required": ["rows"],
+            "additionalProperties": False,
+            "properties": {
+                "rows": {"type": "array", "items": _write_row(meta.name)},
+                "expect": {
+                    "type": "array",
+                    "items": {"type": ["string", "null"]},
+                    "description": "aligned with rows: the revision each live copy must "
+                    'hold ("" for one stored without), or null for "no live copy"',
+                },
+            },
+        }
         paths.update(_paths(meta.name, collection, prefix, max_limit))
     return {
         "openapi": "3.1.0",

@@ -30,15 +30,15 @@ class FlakySearch(MemoryAdapter):
         if not self.online:
             raise da.ConnectionLost(self.name, "search service unreachable")
 
-    async def insert(self, schema: da.CollectionSchema, rows: Sequence[dict[str, Any]]) -> None:
+    async def write(
+        self,
+        schema: da.CollectionSchema,
+        rows: Sequence[dict[str, Any]],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        # Every entity write (insert, update, delete) is one revision-guarded write.
         self._check()
-        await super().insert(schema, rows)
-
-    async def update(
-        self, schema: da.CollectionSchema, changes: Sequence[tuple[str, dict[str, Any]]]
-    ) -> int:
-        self._check()
-        return await super().update(schema, changes)
+        return await super().write(schema, rows, expect)
 
 
 async def main(folder: Path) -> None:

@@ -76,6 +76,7 @@ from typing import Any, ClassVar
 
 from .errors import (
     ConfigError,
+    ConflictError,
     DataSourceError,
     DiasporaError,
     IntegrityError,
@@ -310,6 +311,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (ValidationError, 422),
     (QueryError, 400),
     (IntegrityError, 409),
+    (ConflictError, 409),
     (DataSourceError, 503),
 )
 

@@ -206,6 +206,8 @@ async def test_expectations_are_per_row(db: DB) -> None:
 
 
 async def test_rows_stored_before_revisions_count_as_the_oldest(db: DB) -> None:
+    if db.target.label == "http":
+        pytest.skip("the REST API has no revision-less write (its POST creates with one)")
     adapter, schema = await article(db)
     legacy = row("old", "")
     del legacy[REV]

@@ -122,7 +122,8 @@ async def test_write_then_reads_carry_the_revision(env: Env) -> None:
 
 
 async def test_a_row_without_revision_reads_back_with_null(env: Env) -> None:
-    await env.orm.models["Note"].insert({"id": "old", "text": "legacy"})
+    adapter, schema = await env.orm.models["Note"].__meta__.target("main")
+    await adapter.insert(schema, [{"id": "old", "text": "legacy", "rank": 0, "at": None}])
     assert (await env.client.get("/Note/old")).json()["_rev"] is None
     (r1,) = revs(1)
     assert await env.refused([{"id": "old", "_rev": r1, "text": "new"}], expect=[""]) == []
@@ -185,6 +186,7 @@ async def test_a_bad_write_body_is_422_before_any_write(
     env: Env, body: Any, paths: list[str]
 ) -> None:
     await env.orm.models["Note"].insert({"id": "keep", "text": "k"})
+    env.store.calls.clear()
     r = await env.client.post("/Note/_write", json=body)
     assert r.status_code == 422, r.text
     error = r.json()["error"]

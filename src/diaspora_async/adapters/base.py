@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -245,9 +245,11 @@ class Adapter(ABC):
     async def drop(self, schema: CollectionSchema) -> None:
         """Remove the collection with its data and indexes (tests use it to start clean).
 
-        ``ensure_schema`` builds it again. The default only deletes every row.
+        ``ensure_schema`` builds it again. The default deletes every row and purges
+        every tombstone.
         """
         await self.delete_where(schema, None)
+        await self.purge(schema, datetime.max.replace(tzinfo=UTC))
 
     # -- errors ------------------------------------------------------------------------
     def translate_error(self, exc: Exception) -> DiasporaError:

@@ -69,7 +69,9 @@ class MemoryAdapter(Adapter):
         if not unique:
             return
         for name in unique:
-            seen: dict[Any, str] = {r[name]: i for i, r in table.items() if r.get(name) is not None}
+            seen: dict[Any, str] = {
+                r[name]: i for i, r in table.items() if r.get(name) is not None
+            }  # tombstones hold no values: never seen
             for row in rows:
                 value = row.get(name)
                 if value is None or DELETED in row:
@@ -120,8 +122,7 @@ class MemoryAdapter(Adapter):
                 applied.append(row)
             elif held is None or held[REV] != row[REV]:  # holding this revision: a replay
                 skipped.append(row["id"])
-        live = [r for r in applied if DELETED not in r]
-        self._check_unique(schema, {k: v for k, v in table.items() if DELETED not in v}, live)
+        self._check_unique(schema, table, [r for r in applied if DELETED not in r])
         for row in applied:
             table[row["id"]] = self._stored(schema, row)
         return skipped
@@ -138,6 +139,10 @@ class MemoryAdapter(Adapter):
         for i in old:
             del table[i]
         return len(old)
+
+    async def drop(self, schema: CollectionSchema) -> None:
+        """Forget the collection, tombstones included."""
+        self._data.pop(schema.collection, None)
 
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
         """Rows by id."""

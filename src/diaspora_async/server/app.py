@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from .. import wire
 from ..adapters.base import REV, Adapter, CollectionSchema, Row
-from ..errors import ConfigError, QueryError, ValidationError
+from ..errors import ConfigError, IntegrityError, QueryError, ValidationError
 from ..meta import ModelMeta
 from ..models import Model
 from ..ops.fanout import first_of
@@ -82,7 +82,7 @@ def _entity(entity: Model) -> dict[str, Any]:
     """
     data = entity.to_dict()
     if isinstance(getattr(type(entity), "revision", None), property):  # DESIGN 6.1 e.revision
-        data[REV] = entity.revision  # type: ignore[attr-defined]
+        data[REV] = entity.revision
     return data
 
 
@@ -165,6 +165,18 @@ class _Service:
         """The adapter and schema the store routes use: the first of the server's sources
         for the model (``create_app(source=...)``, else the model's first source)."""
         return await meta.target(meta.sources_for(self.source)[0])
+
+    async def free_ids(self, model: type[Model], ids: list[str]) -> None:
+        """409 before any write when an id of a ``POST`` is taken (a live entity): a
+        create never overwrites, and a batch with one taken id writes nothing."""
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise IntegrityError("server", f"duplicate id {dup!r} in the request")
+        adapter, schema = await self.store(model.__meta__)
+        held = await adapter.revisions(schema, ids)
+        taken = [i for i in ids if i in held and not held[i][1]]
+        if taken:
+            raise IntegrityError(adapter.name, f"duplicate id {taken[0]!r} in {schema.collection}")
 
     async def rows(
         self, meta: ModelMeta, read: Callable[[Adapter, CollectionSchema], Awaitable[list[Row]]]
@@ -290,7 +302,10 @@ class _Service:
                 [(w, "must be a JSON object") for w in where]
                 or [("(body)", "must not be an empty list")],
             )
-        created = await model.insert_many(items, source=self.source)
+        created = model.spawn_many(items)
+        await self.free_ids(model, created.ids)
+        # POST creates: check=True refuses an id taken meanwhile (ConflictError -> 409).
+        await created.persist(self.source, check=True)
         if _minimal(request):
             return _json({"created": len(created)}, 201)
         out = _entities(created)

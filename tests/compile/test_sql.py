@@ -203,49 +203,65 @@ def test_where(
     mysql: tuple[str, list[Any]],
 ) -> None:
     node = parse_where(query, model.__meta__.fields, "T")
-    assert plans["sqlite"].where(node) == (" WHERE " + sqlite[0], sqlite[1])
-    assert plans["mysql"].where(node) == (" WHERE " + mysql[0], mysql[1])
+    # every condition is on live rows: tombstones (``_del`` set) never match
+    assert plans["sqlite"].where(node) == (' WHERE "_del" IS NULL AND ' + sqlite[0], sqlite[1])
+    assert plans["mysql"].where(node) == (" WHERE `_del` IS NULL AND " + mysql[0], mysql[1])
 
 
 def test_find_sort_skip_limit(model: Any, plans: dict[str, TablePlan]) -> None:
     fields = model.__meta__.fields
-    sq_cols = '"id", "s", "n`col", "f", "b", "d", "tags", "o", "a", "k", "u"'
-    my_cols = "`id`, `s`, `n``col`, `f`, `b`, `d`, `tags`, `o`, `a`, `k`, `u`"
+    sq_cols = '"id", "s", "n`col", "f", "b", "d", "tags", "o", "a", "k", "u", "_rev"'
+    my_cols = "`id`, `s`, `n``col`, `f`, `b`, `d`, `tags`, `o`, `a`, `k`, `u`, `_rev`"
     query = parse_query({"s": "x"}, fields, "T", sort=["-n", "s"], skip=2, limit=10)
     assert plans["sqlite"].find(query) == (
-        "SELECT " + sq_cols + ' FROM "t" WHERE "s" = ? '
+        "SELECT " + sq_cols + ' FROM "t" WHERE "_del" IS NULL AND "s" = ? '
         'ORDER BY "n`col" DESC, "s" ASC, "id" ASC LIMIT ? OFFSET ?',
         ["x", 10, 2],
     )
     assert plans["mysql"].find(query) == (
-        "SELECT " + my_cols + " FROM `t` WHERE `s` = %s "
+        "SELECT " + my_cols + " FROM `t` WHERE `_del` IS NULL AND `s` = %s "
         "ORDER BY `n``col` DESC, `s` ASC, `id` ASC LIMIT %s OFFSET %s",
         ["x", 10, 2],
     )
     skip_only = Query(None, parse_query(None, fields, sort="d").sort, 3, None)
     assert plans["sqlite"].find(skip_only) == (
-        "SELECT " + sq_cols + ' FROM "t" ORDER BY "d" ASC, "id" ASC LIMIT -1 OFFSET ?',
+        "SELECT " + sq_cols + ' FROM "t" WHERE "_del" IS NULL '
+        'ORDER BY "d" ASC, "id" ASC LIMIT -1 OFFSET ?',
         [3],
     )
     assert plans["mysql"].find(skip_only) == (
-        "SELECT " + my_cols + " FROM `t` "
+        "SELECT " + my_cols + " FROM `t` WHERE `_del` IS NULL "
         "ORDER BY `d` ASC, `id` ASC LIMIT 18446744073709551615 OFFSET %s",
         [3],
     )
     no_options = Query(None, (), 0, None)
-    assert plans["sqlite"].find(no_options) == ("SELECT " + sq_cols + ' FROM "t"', [])
+    assert plans["sqlite"].find(no_options) == (
+        "SELECT " + sq_cols + ' FROM "t" WHERE "_del" IS NULL',
+        [],
+    )
 
 
 def test_count_delete_get(plans: dict[str, TablePlan]) -> None:
     where = Equal("s", "x", "str")
-    assert plans["sqlite"].count(where) == ('SELECT COUNT(*) FROM "t" WHERE "s" = ?', ["x"])
-    assert plans["mysql"].count(None) == ("SELECT COUNT(*) FROM `t`", [])
-    assert plans["mysql"].delete_where(where) == ("DELETE FROM `t` WHERE `s` = %s", ["x"])
-    assert plans["sqlite"].delete(["a", "b", "a"]) == [
-        ('DELETE FROM "t" WHERE "id" IN (?, ?)', ["a", "b"])
-    ]
+    assert plans["sqlite"].count(where) == (
+        'SELECT COUNT(*) FROM "t" WHERE "_del" IS NULL AND "s" = ?',
+        ["x"],
+    )
+    assert plans["mysql"].count(None) == ("SELECT COUNT(*) FROM `t` WHERE `_del` IS NULL", [])
+    assert plans["mysql"].delete_where(where) == (
+        "DELETE FROM `t` WHERE `_del` IS NULL AND `s` = %s",
+        ["x"],
+    )
+    # live rows first (their count is the result), then any tombstones of those ids
+    assert plans["sqlite"].delete(["a", "b", "a"]) == (
+        [
+            ('DELETE FROM "t" WHERE "id" IN (?, ?) AND "_del" IS NULL', ["a", "b"]),
+            ('DELETE FROM "t" WHERE "id" IN (?, ?) AND "_del" IS NOT NULL', ["a", "b"]),
+        ],
+        1,
+    )
     ((sql, params),) = plans["mysql"].get(["a"])
-    assert sql.endswith(" FROM `t` WHERE `id` = %s") and params == ["a"]
+    assert sql.endswith(" FROM `t` WHERE `id` = %s AND `_del` IS NULL") and params == ["a"]
 
 
 def test_update_groups_by_changes_object(plans: dict[str, TablePlan]) -> None:
@@ -253,11 +269,17 @@ def test_update_groups_by_changes_object(plans: dict[str, TablePlan]) -> None:
     other = {"d": WHEN}
     stmts = plans["mysql"].update([("a", shared), ("b", other), ("c", shared)])
     assert stmts == [
-        ("UPDATE `t` SET `n``col` = %s, `s` = %s WHERE `id` IN (%s, %s)", [1, None, "a", "c"]),
-        ("UPDATE `t` SET `d` = %s WHERE `id` = %s", [datetime(2024, 1, 2, 3, 4, 5, 678000), "b"]),
+        (
+            "UPDATE `t` SET `n``col` = %s, `s` = %s WHERE `id` IN (%s, %s) AND `_del` IS NULL",
+            [1, None, "a", "c"],
+        ),
+        (
+            "UPDATE `t` SET `d` = %s WHERE `id` = %s AND `_del` IS NULL",
+            [datetime(2024, 1, 2, 3, 4, 5, 678000), "b"],
+        ),
     ]
     ((sql, params),) = plans["sqlite"].update([("a", {"tags": ["x"], "o": {"b": 2, "a": 1}})])
-    assert sql == 'UPDATE "t" SET "tags" = ?, "o" = ? WHERE "id" = ?'
+    assert sql == 'UPDATE "t" SET "tags" = ?, "o" = ? WHERE "id" = ? AND "_del" IS NULL'
     assert params == ['["x"]', '{"a":1,"b":2}', "a"]
     with pytest.raises(QueryError):
         plans["sqlite"].update([("a", {"x'; DROP TABLE t; --": 1})])
@@ -279,14 +301,16 @@ def test_ddl(plans: dict[str, TablePlan]) -> None:
     assert plans["sqlite"].ddl == [
         'CREATE TABLE IF NOT EXISTS "t" ("id" TEXT NOT NULL PRIMARY KEY, "s" TEXT, '
         '"n`col" INTEGER, "f" REAL, "b" INTEGER, "d" TEXT, "tags" TEXT, "o" TEXT, "a" TEXT, '
-        '"k" TEXT, "u" TEXT) WITHOUT ROWID',
+        '"k" TEXT, "u" TEXT, "_rev" TEXT, "_del" TEXT) WITHOUT ROWID',
         'CREATE INDEX IF NOT EXISTS "ix_t_k" ON "t" ("k")',
         'CREATE UNIQUE INDEX IF NOT EXISTS "ux_t_u" ON "t" ("u")',
     ]
     assert plans["mysql"].ddl == [
         "CREATE TABLE IF NOT EXISTS `t` (`id` VARCHAR(64) NOT NULL PRIMARY KEY, `s` LONGTEXT, "
         "`n``col` BIGINT, `f` DOUBLE, `b` BOOLEAN, `d` DATETIME(6), `tags` JSON, `o` JSON, "
-        "`a` JSON, `k` VARCHAR(768), `u` VARCHAR(768), KEY `ix_t_k` (`k`), "
+        "`a` JSON, `k` VARCHAR(768), `u` VARCHAR(768), "
+        "`_rev` CHAR(24) CHARACTER SET ascii COLLATE ascii_bin, `_del` DATETIME(6), "
+        "KEY `ix_t_k` (`k`), "
         "UNIQUE KEY `ux_t_u` (`u`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 "
         "COLLATE=utf8mb4_nopad_bin"
     ]

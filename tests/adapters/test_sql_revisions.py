@@ -205,3 +205,21 @@ async def test_expectations_mix_in_one_batch_with_tombstones(
         }
         (got,) = await adapter.get(schema, ["gone"])
         assert got["name"] == "again"
+
+
+async def test_unconditional_calls_see_live_rows_only(source: tuple[str, dict[str, Any]]) -> None:
+    label, config = source
+    async with opened(label, config) as (adapter, schema, _):
+        r1, r2 = next_revision(), next_revision()
+        await adapter.write(schema, [legacy("a", r1), legacy("b", r1), legacy("c", r1)])
+        await adapter.write(schema, [{"id": "b", REV: r2, DELETED: NOW}])
+        assert await adapter.update(schema, [("b", {"n": 5}), ("a", {"n": 6, REV: r2})]) == 1
+        assert await adapter.revisions(schema, ["a", "b"]) == {"a": (r2, False), "b": (r2, True)}
+        assert await adapter.delete_where(schema, None) == 2  # a and c; b stays a tombstone
+        assert await adapter.revisions(schema, ["a", "b", "c"]) == {"b": (r2, True)}
+        await adapter.insert(schema, [legacy("d", r1)])
+        with pytest.raises(da.IntegrityError):  # a tombstone holds its id
+            await adapter.insert(schema, [legacy("b", r1)])
+        # delete counts live rows only, and takes tombstones with it
+        assert await adapter.delete(schema, ["b", "d", "absent"]) == 1
+        assert await adapter.revisions(schema, ["b", "d"]) == {}

@@ -2,11 +2,13 @@
 
 Sits between the adapter contract (``base.py``) and the two engine adapters
 (``sqlite.py``, ``mysql.py``). Every contract method here only asks the model's
-``TablePlan`` for statement texts and parameters and hands them to three small driver
+``TablePlan`` for statement texts and parameters and hands them to a few small driver
 primitives the subclasses implement: ``_fetch`` (one SELECT), ``_run`` (statements that
-must apply together, in one transaction when there is more than one) and ``_script``
-(DDL). Plans are cached per ``CollectionSchema`` object, so each model's SQL is built once
-per connection of the registry.
+must apply together, in one transaction when there is more than one), ``_script``
+(DDL), and the two that say whether a guarded write left a row out (``_upsert``,
+``_run_each``; the defaults read rowcounts, which MySQL cannot use). Plans are cached
+per ``CollectionSchema`` object, so each model's SQL is built once per connection of the
+registry.
 
 ``write`` sends each chunk of a batch as one guarded upsert (``upsert.py``) and asks the
 engine only whether some row was not applied (``_upsert``: SQLite counts changes, MySQL

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
@@ -293,7 +293,9 @@ class MySQLAdapter(SQLAdapter):
                 rows: list[Sequence[Any]] = await cur.fetchall()
                 return rows
 
-    def _run(self, statements: Sequence[Statement], counted: int | None = None) -> Any:
+    def _run(
+        self, statements: Sequence[Statement], counted: int | None = None
+    ) -> Coroutine[Any, Any, int]:
         return self._execute(statements, counted, _affected)
 
     async def _upsert(self, statements: Sequence[Statement] | Iterator[Statement], n: int) -> bool:

@@ -99,6 +99,17 @@ class WritePlan:
     # -- statements --------------------------------------------------------------------
     def write(self, rows: Sequence[Row], max_chars: int | None) -> list[Statement]:
         """The upserts of a batch that fits one chunk (usually one statement)."""
+        if len(rows) == 1 and self.fast:  # entity.persist(): ``TablePlan.encode_row``'s way
+            p = self.plan
+            try:
+                values = list(p.rgetter(rows[0]))
+            except KeyError:  # a tombstone
+                pass
+            else:
+                for i, enc in p.encoders:
+                    if (v := values[i]) is not None:
+                        values[i] = enc(v)
+                return [(self.sql(1, False, self.newer), values)]
         return list(self.chunks(rows, max_chars, None))
 
     def chunks(

@@ -324,3 +324,70 @@ def test_unknown_field_is_refused_before_io(plans: dict[str, TablePlan]) -> None
             plan.where(Equal(hostile, 1, "int"))
         with pytest.raises(QueryError):
             plan.order_by((SortKey(hostile, False, "str"),))
+
+
+def _small_plans() -> dict[str, TablePlan]:
+    orm = da.Diaspora()
+    orm.create_data_source("m", "memory")
+
+    class W(orm.Model, sources=["m"], collection="w"):
+        s: str | None = None
+        u: str | None = da.field(default=None, unique=True)
+
+    schema = W.__meta__.schema_for("m")
+    mysql8 = MySQLAdapter("m", {"url": "mysql://root@127.0.0.1/test"})
+    mysql8._mariadb = False  # what connect() finds on MySQL 8
+    return {
+        "sqlite": SQLiteAdapter("s", {}).plan(schema),
+        "mariadb": MySQLAdapter("m", {"url": "mysql://root@127.0.0.1/test"}).plan(schema),
+        "mysql8": mysql8.plan(schema),
+    }
+
+
+def test_write_is_one_guarded_upsert() -> None:
+    plans = _small_plans()
+    rev = "0" * 24
+    live = {"id": "a", "_rev": rev, "s": "x", "u": None}
+    tomb = {"id": "b", "_rev": rev, "_del": WHEN}
+    ((sql, params),) = plans["sqlite"].writes.write([live, tomb], None)
+    assert sql == (
+        'INSERT INTO "w" ("id", "s", "u", "_rev", "_del") VALUES (?, ?, ?, ?, ?), '
+        '(?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "s" = excluded."s", '
+        '"u" = excluded."u", "_del" = excluded."_del", "_rev" = excluded."_rev" '
+        """WHERE COALESCE("w"."_rev", '') < excluded."_rev\""""
+    )
+    assert params == ["a", "x", None, rev, None, "b", None, None, rev, "2024-01-02 03:04:05.678000"]
+    # live rows only: the deletion time is the literal NULL
+    ((sql, params),) = plans["sqlite"].writes.write([live], None)
+    assert "VALUES (?, ?, ?, ?, NULL) ON CONFLICT" in sql and params == ["a", "x", None, rev]
+    guard = "IF(COALESCE(`_rev`, '') < VALUES(`_rev`), 2, 1)"
+    flag = f"IF(LAST_INSERT_ID((LAST_INSERT_ID() & 1) | {guard}), `id`, `id`)"
+    ((sql, _),) = plans["mariadb"].writes.write([live, live], None)
+    assert sql == (
+        "INSERT INTO `w` (`id`, `s`, `u`, `_rev`, `_del`) VALUES "
+        "(IF(LAST_INSERT_ID(0), NULL, %s), %s, %s, %s, NULL), (%s, %s, %s, %s, NULL) "
+        f"ON DUPLICATE KEY UPDATE `id` = IF(`id` = VALUES(`id`), {flag}, ~0 + LENGTH(`id`)), "
+        "`s` = IF(LAST_INSERT_ID() & 2, VALUES(`s`), `s`), "
+        "`u` = IF(LAST_INSERT_ID() & 2, VALUES(`u`), `u`), "
+        "`_del` = IF(LAST_INSERT_ID() & 2, VALUES(`_del`), `_del`), "
+        "`_rev` = IF(LAST_INSERT_ID() & 2, VALUES(`_rev`), `_rev`)"
+    )
+    ((sql, _),) = plans["mysql8"].writes.write([live], None)
+    assert "NULL) AS `_new` ON DUPLICATE KEY UPDATE `id` = IF(`id` = `_new`.`id`, " in sql
+    assert "VALUES(" not in sql.split(" ON ")[1]
+
+
+def test_expectations_are_one_statement_per_row() -> None:
+    plans = _small_plans()
+    rev, old = "1" * 24, "0" * 24
+    rows = [{"id": "a", "_rev": rev, "s": "x"}, {"id": "b", "_rev": rev, "_del": WHEN}]
+    (upsert, is_upsert), (update, is_update) = plans["sqlite"].writes.expecting(rows, [None, old])
+    assert is_upsert and not is_update
+    assert upsert[0].endswith(
+        """WHERE "w"."_del" IS NOT NULL AND COALESCE("w"."_rev", '') < excluded."_rev\""""
+    )
+    assert update == (
+        'UPDATE "w" SET "s" = ?, "u" = ?, "_rev" = ?, "_del" = ? WHERE "id" = ? '
+        """AND "_del" IS NULL AND COALESCE("_rev", '') = ?""",
+        [None, None, rev, "2024-01-02 03:04:05.678000", "b", old],
+    )

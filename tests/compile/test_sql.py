@@ -204,8 +204,8 @@ def test_where(
 ) -> None:
     node = parse_where(query, model.__meta__.fields, "T")
     # every condition is on live rows: tombstones (``_del`` set) never match
-    assert plans["sqlite"].where(node) == (' WHERE "_del" IS NULL AND ' + sqlite[0], sqlite[1])
-    assert plans["mysql"].where(node) == (" WHERE `_del` IS NULL AND " + mysql[0], mysql[1])
+    assert plans["sqlite"].where(node) == (f' WHERE {sqlite[0]} AND "_del" IS NULL', sqlite[1])
+    assert plans["mysql"].where(node) == (f" WHERE {mysql[0]} AND `_del` IS NULL", mysql[1])
 
 
 def test_find_sort_skip_limit(model: Any, plans: dict[str, TablePlan]) -> None:
@@ -214,12 +214,12 @@ def test_find_sort_skip_limit(model: Any, plans: dict[str, TablePlan]) -> None:
     my_cols = "`id`, `s`, `n``col`, `f`, `b`, `d`, `tags`, `o`, `a`, `k`, `u`, `_rev`"
     query = parse_query({"s": "x"}, fields, "T", sort=["-n", "s"], skip=2, limit=10)
     assert plans["sqlite"].find(query) == (
-        "SELECT " + sq_cols + ' FROM "t" WHERE "_del" IS NULL AND "s" = ? '
+        "SELECT " + sq_cols + ' FROM "t" WHERE "s" = ? AND "_del" IS NULL '
         'ORDER BY "n`col" DESC, "s" ASC, "id" ASC LIMIT ? OFFSET ?',
         ["x", 10, 2],
     )
     assert plans["mysql"].find(query) == (
-        "SELECT " + my_cols + " FROM `t` WHERE `_del` IS NULL AND `s` = %s "
+        "SELECT " + my_cols + " FROM `t` WHERE `s` = %s AND `_del` IS NULL "
         "ORDER BY `n``col` DESC, `s` ASC, `id` ASC LIMIT %s OFFSET %s",
         ["x", 10, 2],
     )
@@ -244,12 +244,12 @@ def test_find_sort_skip_limit(model: Any, plans: dict[str, TablePlan]) -> None:
 def test_count_delete_get(plans: dict[str, TablePlan]) -> None:
     where = Equal("s", "x", "str")
     assert plans["sqlite"].count(where) == (
-        'SELECT COUNT(*) FROM "t" WHERE "_del" IS NULL AND "s" = ?',
+        'SELECT COUNT(*) FROM "t" WHERE "s" = ? AND "_del" IS NULL',
         ["x"],
     )
     assert plans["mysql"].count(None) == ("SELECT COUNT(*) FROM `t` WHERE `_del` IS NULL", [])
     assert plans["mysql"].delete_where(where) == (
-        "DELETE FROM `t` WHERE `_del` IS NULL AND `s` = %s",
+        "DELETE FROM `t` WHERE `s` = %s AND `_del` IS NULL",
         ["x"],
     )
     # live rows first (their count is the result), then any tombstones of those ids

@@ -366,7 +366,8 @@ def test_write_is_one_guarded_upsert() -> None:
     assert sql == (
         "INSERT INTO `w` (`id`, `s`, `u`, `_rev`, `_del`) VALUES "
         "(IF(LAST_INSERT_ID(0), NULL, %s), %s, %s, %s, NULL), (%s, %s, %s, %s, NULL) "
-        f"ON DUPLICATE KEY UPDATE `id` = IF(`id` = VALUES(`id`), {flag}, ~0 + LENGTH(`id`)), "
+        "ON DUPLICATE KEY UPDATE `id` = "
+        f"IF(`id` = VALUES(`id`), {flag}, 18446744073709551615 + LENGTH(`id`)), "
         "`s` = IF(LAST_INSERT_ID() & 2, VALUES(`s`), `s`), "
         "`u` = IF(LAST_INSERT_ID() & 2, VALUES(`u`), `u`), "
         "`_del` = IF(LAST_INSERT_ID() & 2, VALUES(`_del`), `_del`), "

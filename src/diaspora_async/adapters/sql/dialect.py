@@ -259,8 +259,10 @@ class MySQLDialect(Dialect):
         if u.unique:
             # ON DUPLICATE KEY fires on ANY unique index: a conflict on another one must
             # not update that other row. Integer overflow is an error whatever sql_mode
-            # says (``translate_error`` makes it an IntegrityError by the ``~0`` marker).
-            first = f"IF({u.id} = {new(u.id)}, {first}, ~0 + LENGTH({u.id}))"
+            # says; ``translate_error`` makes it an IntegrityError by the literal, which
+            # both servers print in the message.
+            overflow = f"18446744073709551615 + LENGTH({u.id})"
+            first = f"IF({u.id} = {new(u.id)}, {first}, {overflow})"
         sets = [f"{u.id} = {first}"]
         sets += [f"{c} = IF(LAST_INSERT_ID() & 2, {new(c)}, {c})" for c in u.columns]
         named = f" AS {alias}" if alias else ""

@@ -56,7 +56,7 @@ _TYPES = {
 }
 # Integer overflow raised on purpose by an upsert meeting another row's unique value
 # (``MySQLDialect.upsert``): the expression text in the message carries this marker.
-_UNIQUE_MARK = "~0 + "
+_UNIQUE_MARK = "18446744073709551615 + "
 
 
 _Read = Callable[[Any, int], int]

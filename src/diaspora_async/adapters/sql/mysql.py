@@ -9,6 +9,10 @@ matched rows), runs statements, and translates driver errors at one boundary
 driver's own pool is not used: connections live in our ``Pool`` subclass, which drops any
 connection whose block failed at the connection level and keeps it after a plain server
 error (e.g. a duplicate key).
+
+``write``'s guarded upserts (``MySQLDialect.upsert``) report a refused row through the
+statement's insert id (``cursor.lastrowid``, public in both drivers), because affected
+rows cannot tell a refused row from an inserted one; ``_upsert`` reads that flag.
 """
 
 from __future__ import annotations

@@ -336,7 +336,7 @@ def _small_plans() -> dict[str, TablePlan]:
 
     schema = W.__meta__.schema_for("m")
     mysql8 = MySQLAdapter("m", {"url": "mysql://root@127.0.0.1/test"})
-    mysql8._mariadb = False  # what connect() finds on MySQL 8
+    mysql8._mariadb, mysql8._version = False, "8.0.35"  # what connect() finds on MySQL 8
     return {
         "sqlite": SQLiteAdapter("s", {}).plan(schema),
         "mariadb": MySQLAdapter("m", {"url": "mysql://root@127.0.0.1/test"}).plan(schema),

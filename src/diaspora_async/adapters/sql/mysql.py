@@ -80,6 +80,16 @@ def _unmatched(cur: Any, affected: int) -> int:
     return 1 - int(affected)
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """``"8.0.35-log"`` -> ``(8, 0, 35)``; what does not parse counts as (0,)."""
+    parts = []
+    for part in text.split("-")[0].split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts) or (0,)
+
+
 def _errno(exc: BaseException) -> int | None:
     args = getattr(exc, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
@@ -249,7 +259,9 @@ class MySQLAdapter(SQLAdapter):
         nopad = "utf8mb4_nopad_bin" if self._mariadb else "utf8mb4_0900_bin"
         json = "JSON" if self._mariadb else "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
         types = {**_TYPES, "list": json, "dict": json, "any": json}
-        if not self._mariadb:  # MySQL >= 8.0.20 warns on VALUES(col); MariaDB lacks aliases
+        # MySQL >= 8.0.20 warns on VALUES(col) (and aiomysql then asks SHOW WARNINGS, a
+        # round trip); row aliases exist from 8.0.19, never in MariaDB.
+        if not self._mariadb and _version(self._version) >= (8, 0, 19):
             types["upsert_alias"] = "`_new`"
         return types, f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={nopad}", True
 

@@ -12,8 +12,11 @@ Operations: insert one (``Model.insert``), bulk insert of 10k (``insert_many`` v
 concurrent gets. The raw side encodes its values (JSON, naive UTC datetimes) but returns
 plain tuples; ours returns entities. Two extra lines call the adapter directly
 (``adapter.find`` / ``adapter.insert``, rows as dicts) to separate the SQL layer's cost from
-the entity layer's. The bulk inserts run last, each into emptied tables (emptying is not
-timed). Run: ``python bench/run.py --only sql``.
+the entity layer's. Three more call ``adapter.write`` (the revision-guarded upsert entity
+writes go through): a new row and a newer copy of a stored one against the raw insert and
+update, and a bulk write of 10k new rows against the raw bulk insert. The bulk inserts
+run last, each into emptied tables (emptying is not timed). Run:
+``python bench/run.py --only sql``.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ import aiosqlite
 
 import diaspora_async as da
 from bench._common import Result, interleaved
+from diaspora_async.adapters.base import REV
 from diaspora_async.ids import new_id
 from diaspora_async.query.ast import Query
 from diaspora_async.query.parse import parse_where
+from diaspora_async.revisions import next_revision
 
 URL = os.environ.get("DIASPORA_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 OPS = 1000
@@ -139,6 +144,17 @@ async def _suite(group: str, ours: Any, raw: Raw, rounds: int) -> list[Result]:
     async def adapter_bulk(k: int) -> None:
         await adapter.insert(schema, [{"id": new_id(), **d} for d in docs])
 
+    async def adapter_write(k: int) -> None:
+        await adapter.write(schema, [{"id": new_id(), REV: next_revision(), **docs[k % BULK]}])
+
+    async def adapter_rewrite(k: int) -> None:
+        row = {"id": seed[k % 2000].id, REV: next_revision(), **docs[k % BULK]}
+        await adapter.write(schema, [row])
+
+    async def adapter_bulk_write(k: int) -> None:
+        rev = next_revision()
+        await adapter.write(schema, [{"id": new_id(), REV: rev, **d} for d in docs])
+
     async def ours_get(k: int) -> None:
         await ours.find(seed[k % 2000].id)
 
@@ -192,6 +208,8 @@ async def _suite(group: str, ours: Any, raw: Raw, rounds: int) -> list[Result]:
         await interleaved(group, "query 100 rows", ours_query, raw_query, n // 5, 1),
         await interleaved(group, "query 100 rows (adapter)", adapter_query, raw_query, n // 5),
         await interleaved(group, "update by id", ours_update, raw_update, n, 1, 0.90),
+        await interleaved(group, "write one new (adapter)", adapter_write, raw_insert, n),
+        await interleaved(group, "write newer copy (adapter)", adapter_rewrite, raw_update, n),
         await interleaved(
             group,
             "200 concurrent gets",
@@ -209,6 +227,16 @@ async def _suite(group: str, ours: Any, raw: Raw, rounds: int) -> list[Result]:
             group,
             "bulk insert 10k (adapter)",
             adapter_bulk,
+            raw_bulk,
+            bulk_calls,
+            BULK,
+            None,
+            empty,
+        ),
+        await interleaved(
+            group,
+            "bulk write 10k (adapter)",
+            adapter_bulk_write,
             raw_bulk,
             bulk_calls,
             BULK,

@@ -203,49 +203,65 @@ def test_where(
     mysql: tuple[str, list[Any]],
 ) -> None:
     node = parse_where(query, model.__meta__.fields, "T")
-    assert plans["sqlite"].where(node) == (" WHERE " + sqlite[0], sqlite[1])
-    assert plans["mysql"].where(node) == (" WHERE " + mysql[0], mysql[1])
+    # every condition is on live rows: tombstones (``_del`` set) never match
+    assert plans["sqlite"].where(node) == (f' WHERE {sqlite[0]} AND "_del" IS NULL', sqlite[1])
+    assert plans["mysql"].where(node) == (f" WHERE {mysql[0]} AND `_del` IS NULL", mysql[1])
 
 
 def test_find_sort_skip_limit(model: Any, plans: dict[str, TablePlan]) -> None:
     fields = model.__meta__.fields
-    sq_cols = '"id", "s", "n`col", "f", "b", "d", "tags", "o", "a", "k", "u"'
-    my_cols = "`id`, `s`, `n``col`, `f`, `b`, `d`, `tags`, `o`, `a`, `k`, `u`"
+    sq_cols = '"id", "s", "n`col", "f", "b", "d", "tags", "o", "a", "k", "u", "_rev"'
+    my_cols = "`id`, `s`, `n``col`, `f`, `b`, `d`, `tags`, `o`, `a`, `k`, `u`, `_rev`"
     query = parse_query({"s": "x"}, fields, "T", sort=["-n", "s"], skip=2, limit=10)
     assert plans["sqlite"].find(query) == (
-        "SELECT " + sq_cols + ' FROM "t" WHERE "s" = ? '
+        "SELECT " + sq_cols + ' FROM "t" WHERE "s" = ? AND "_del" IS NULL '
         'ORDER BY "n`col" DESC, "s" ASC, "id" ASC LIMIT ? OFFSET ?',
         ["x", 10, 2],
     )
     assert plans["mysql"].find(query) == (
-        "SELECT " + my_cols + " FROM `t` WHERE `s` = %s "
+        "SELECT " + my_cols + " FROM `t` WHERE `s` = %s AND `_del` IS NULL "
         "ORDER BY `n``col` DESC, `s` ASC, `id` ASC LIMIT %s OFFSET %s",
         ["x", 10, 2],
     )
     skip_only = Query(None, parse_query(None, fields, sort="d").sort, 3, None)
     assert plans["sqlite"].find(skip_only) == (
-        "SELECT " + sq_cols + ' FROM "t" ORDER BY "d" ASC, "id" ASC LIMIT -1 OFFSET ?',
+        "SELECT " + sq_cols + ' FROM "t" WHERE "_del" IS NULL '
+        'ORDER BY "d" ASC, "id" ASC LIMIT -1 OFFSET ?',
         [3],
     )
     assert plans["mysql"].find(skip_only) == (
-        "SELECT " + my_cols + " FROM `t` "
+        "SELECT " + my_cols + " FROM `t` WHERE `_del` IS NULL "
         "ORDER BY `d` ASC, `id` ASC LIMIT 18446744073709551615 OFFSET %s",
         [3],
     )
     no_options = Query(None, (), 0, None)
-    assert plans["sqlite"].find(no_options) == ("SELECT " + sq_cols + ' FROM "t"', [])
+    assert plans["sqlite"].find(no_options) == (
+        "SELECT " + sq_cols + ' FROM "t" WHERE "_del" IS NULL',
+        [],
+    )
 
 
 def test_count_delete_get(plans: dict[str, TablePlan]) -> None:
     where = Equal("s", "x", "str")
-    assert plans["sqlite"].count(where) == ('SELECT COUNT(*) FROM "t" WHERE "s" = ?', ["x"])
-    assert plans["mysql"].count(None) == ("SELECT COUNT(*) FROM `t`", [])
-    assert plans["mysql"].delete_where(where) == ("DELETE FROM `t` WHERE `s` = %s", ["x"])
-    assert plans["sqlite"].delete(["a", "b", "a"]) == [
-        ('DELETE FROM "t" WHERE "id" IN (?, ?)', ["a", "b"])
-    ]
+    assert plans["sqlite"].count(where) == (
+        'SELECT COUNT(*) FROM "t" WHERE "s" = ? AND "_del" IS NULL',
+        ["x"],
+    )
+    assert plans["mysql"].count(None) == ("SELECT COUNT(*) FROM `t` WHERE `_del` IS NULL", [])
+    assert plans["mysql"].delete_where(where) == (
+        "DELETE FROM `t` WHERE `s` = %s AND `_del` IS NULL",
+        ["x"],
+    )
+    # live rows first (their count is the result), then any tombstones of those ids
+    assert plans["sqlite"].delete(["a", "b", "a"]) == (
+        [
+            ('DELETE FROM "t" WHERE "id" IN (?, ?) AND "_del" IS NULL', ["a", "b"]),
+            ('DELETE FROM "t" WHERE "id" IN (?, ?) AND "_del" IS NOT NULL', ["a", "b"]),
+        ],
+        1,
+    )
     ((sql, params),) = plans["mysql"].get(["a"])
-    assert sql.endswith(" FROM `t` WHERE `id` = %s") and params == ["a"]
+    assert sql.endswith(" FROM `t` WHERE `id` = %s AND `_del` IS NULL") and params == ["a"]
 
 
 def test_update_groups_by_changes_object(plans: dict[str, TablePlan]) -> None:
@@ -253,11 +269,17 @@ def test_update_groups_by_changes_object(plans: dict[str, TablePlan]) -> None:
     other = {"d": WHEN}
     stmts = plans["mysql"].update([("a", shared), ("b", other), ("c", shared)])
     assert stmts == [
-        ("UPDATE `t` SET `n``col` = %s, `s` = %s WHERE `id` IN (%s, %s)", [1, None, "a", "c"]),
-        ("UPDATE `t` SET `d` = %s WHERE `id` = %s", [datetime(2024, 1, 2, 3, 4, 5, 678000), "b"]),
+        (
+            "UPDATE `t` SET `n``col` = %s, `s` = %s WHERE `id` IN (%s, %s) AND `_del` IS NULL",
+            [1, None, "a", "c"],
+        ),
+        (
+            "UPDATE `t` SET `d` = %s WHERE `id` = %s AND `_del` IS NULL",
+            [datetime(2024, 1, 2, 3, 4, 5, 678000), "b"],
+        ),
     ]
     ((sql, params),) = plans["sqlite"].update([("a", {"tags": ["x"], "o": {"b": 2, "a": 1}})])
-    assert sql == 'UPDATE "t" SET "tags" = ?, "o" = ? WHERE "id" = ?'
+    assert sql == 'UPDATE "t" SET "tags" = ?, "o" = ? WHERE "id" = ? AND "_del" IS NULL'
     assert params == ['["x"]', '{"a":1,"b":2}', "a"]
     with pytest.raises(QueryError):
         plans["sqlite"].update([("a", {"x'; DROP TABLE t; --": 1})])
@@ -279,14 +301,16 @@ def test_ddl(plans: dict[str, TablePlan]) -> None:
     assert plans["sqlite"].ddl == [
         'CREATE TABLE IF NOT EXISTS "t" ("id" TEXT NOT NULL PRIMARY KEY, "s" TEXT, '
         '"n`col" INTEGER, "f" REAL, "b" INTEGER, "d" TEXT, "tags" TEXT, "o" TEXT, "a" TEXT, '
-        '"k" TEXT, "u" TEXT) WITHOUT ROWID',
+        '"k" TEXT, "u" TEXT, "_rev" TEXT, "_del" TEXT) WITHOUT ROWID',
         'CREATE INDEX IF NOT EXISTS "ix_t_k" ON "t" ("k")',
         'CREATE UNIQUE INDEX IF NOT EXISTS "ux_t_u" ON "t" ("u")',
     ]
     assert plans["mysql"].ddl == [
         "CREATE TABLE IF NOT EXISTS `t` (`id` VARCHAR(64) NOT NULL PRIMARY KEY, `s` LONGTEXT, "
         "`n``col` BIGINT, `f` DOUBLE, `b` BOOLEAN, `d` DATETIME(6), `tags` JSON, `o` JSON, "
-        "`a` JSON, `k` VARCHAR(768), `u` VARCHAR(768), KEY `ix_t_k` (`k`), "
+        "`a` JSON, `k` VARCHAR(768), `u` VARCHAR(768), "
+        "`_rev` CHAR(24) CHARACTER SET ascii COLLATE ascii_bin, `_del` DATETIME(6), "
+        "KEY `ix_t_k` (`k`), "
         "UNIQUE KEY `ux_t_u` (`u`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 "
         "COLLATE=utf8mb4_nopad_bin"
     ]
@@ -300,3 +324,71 @@ def test_unknown_field_is_refused_before_io(plans: dict[str, TablePlan]) -> None
             plan.where(Equal(hostile, 1, "int"))
         with pytest.raises(QueryError):
             plan.order_by((SortKey(hostile, False, "str"),))
+
+
+def _small_plans() -> dict[str, TablePlan]:
+    orm = da.Diaspora()
+    orm.create_data_source("m", "memory")
+
+    class W(orm.Model, sources=["m"], collection="w"):
+        s: str | None = None
+        u: str | None = da.field(default=None, unique=True)
+
+    schema = W.__meta__.schema_for("m")
+    mysql8 = MySQLAdapter("m", {"url": "mysql://root@127.0.0.1/test"})
+    mysql8._mariadb, mysql8._version = False, "8.0.35"  # what connect() finds on MySQL 8
+    return {
+        "sqlite": SQLiteAdapter("s", {}).plan(schema),
+        "mariadb": MySQLAdapter("m", {"url": "mysql://root@127.0.0.1/test"}).plan(schema),
+        "mysql8": mysql8.plan(schema),
+    }
+
+
+def test_write_is_one_guarded_upsert() -> None:
+    plans = _small_plans()
+    rev = "0" * 24
+    live = {"id": "a", "_rev": rev, "s": "x", "u": None}
+    tomb = {"id": "b", "_rev": rev, "_del": WHEN}
+    ((sql, params),) = plans["sqlite"].writes.write([live, tomb], None)
+    assert sql == (
+        'INSERT INTO "w" ("id", "s", "u", "_rev", "_del") VALUES (?, ?, ?, ?, ?), '
+        '(?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "s" = excluded."s", '
+        '"u" = excluded."u", "_del" = excluded."_del", "_rev" = excluded."_rev" '
+        """WHERE COALESCE("w"."_rev", '') < excluded."_rev\""""
+    )
+    assert params == ["a", "x", None, rev, None, "b", None, None, rev, "2024-01-02 03:04:05.678000"]
+    # live rows only: the deletion time is the literal NULL
+    ((sql, params),) = plans["sqlite"].writes.write([live], None)
+    assert "VALUES (?, ?, ?, ?, NULL) ON CONFLICT" in sql and params == ["a", "x", None, rev]
+    guard = "IF(COALESCE(`_rev`, '') < VALUES(`_rev`), 2, 1)"
+    flag = f"IF(LAST_INSERT_ID((LAST_INSERT_ID() & 1) | {guard}), `id`, `id`)"
+    ((sql, _),) = plans["mariadb"].writes.write([live, live], None)
+    assert sql == (
+        "INSERT INTO `w` (`id`, `s`, `u`, `_rev`, `_del`) VALUES "
+        "(IF(LAST_INSERT_ID(0), NULL, %s), %s, %s, %s, NULL), (%s, %s, %s, %s, NULL) "
+        "ON DUPLICATE KEY UPDATE `id` = "
+        f"IF(`id` = VALUES(`id`), {flag}, 18446744073709551615 + LENGTH(`id`)), "
+        "`s` = IF(LAST_INSERT_ID() & 2, VALUES(`s`), `s`), "
+        "`u` = IF(LAST_INSERT_ID() & 2, VALUES(`u`), `u`), "
+        "`_del` = IF(LAST_INSERT_ID() & 2, VALUES(`_del`), `_del`), "
+        "`_rev` = IF(LAST_INSERT_ID() & 2, VALUES(`_rev`), `_rev`)"
+    )
+    ((sql, _),) = plans["mysql8"].writes.write([live], None)
+    assert "NULL) AS `_new` ON DUPLICATE KEY UPDATE `id` = IF(`id` = `_new`.`id`, " in sql
+    assert "VALUES(" not in sql.split(" ON ")[1]
+
+
+def test_expectations_are_one_statement_per_row() -> None:
+    plans = _small_plans()
+    rev, old = "1" * 24, "0" * 24
+    rows = [{"id": "a", "_rev": rev, "s": "x"}, {"id": "b", "_rev": rev, "_del": WHEN}]
+    (upsert, is_upsert), (update, is_update) = plans["sqlite"].writes.expecting(rows, [None, old])
+    assert is_upsert and not is_update
+    assert upsert[0].endswith(
+        """WHERE "w"."_del" IS NOT NULL AND COALESCE("w"."_rev", '') < excluded."_rev\""""
+    )
+    assert update == (
+        'UPDATE "w" SET "s" = ?, "u" = ?, "_rev" = ?, "_del" = ? WHERE "id" = ? '
+        """AND "_del" IS NULL AND COALESCE("_rev", '') = ?""",
+        [None, None, rev, "2024-01-02 03:04:05.678000", "b", old],
+    )

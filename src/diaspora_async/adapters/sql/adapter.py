@@ -2,21 +2,30 @@
 
 Sits between the adapter contract (``base.py``) and the two engine adapters
 (``sqlite.py``, ``mysql.py``). Every contract method here only asks the model's
-``TablePlan`` for statement texts and parameters and hands them to three small driver
+``TablePlan`` for statement texts and parameters and hands them to a few small driver
 primitives the subclasses implement: ``_fetch`` (one SELECT), ``_run`` (statements that
-must apply together, in one transaction when there is more than one) and ``_script``
-(DDL). Plans are cached per ``CollectionSchema`` object, so each model's SQL is built once
-per connection of the registry.
+must apply together, in one transaction when there is more than one), ``_script``
+(DDL), and the two that say whether a guarded write left a row out (``_upsert``,
+``_run_each``; the defaults read rowcounts, which MySQL cannot use). Plans are cached
+per ``CollectionSchema`` object, so each model's SQL is built once per connection of the
+registry.
+
+``write`` sends each chunk of a batch as one guarded upsert (``upsert.py``) and asks the
+engine only whether some row was not applied (``_upsert``: SQLite counts changes, MySQL
+reads a flag the statement leaves in its OK packet); only then does it read the stored
+revisions to tell refused rows from replays.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
+from ...errors import DataSourceError
 from ...query.ast import Node, Query
-from ..base import Adapter, CollectionSchema, Row
+from ..base import REV, Adapter, CollectionSchema, Revision, Row
 from ..pool import Pool
 from .dialect import Dialect
 from .plan import TablePlan
@@ -63,12 +72,26 @@ class SQLAdapter(Adapter):
         """Run one SELECT; return its records in column order."""
 
     @abstractmethod
-    async def _run(self, statements: Sequence[Statement]) -> int:
-        """Run writes atomically (a transaction if several); return the summed rowcount."""
+    async def _run(self, statements: Sequence[Statement], counted: int | None = None) -> int:
+        """Run writes atomically (a transaction if several); return the summed rowcount
+        of the first ``counted`` statements (None: of all)."""
 
     async def _run_chunks(self, statements: Iterator[Statement]) -> int:
         """Like ``_run`` for lazily built statements; engines overlap building and writing."""
         return await self._run(list(statements))
+
+    async def _upsert(self, statements: Sequence[Statement] | Iterator[Statement], n: int) -> bool:
+        """Run ``write``'s upserts of ``n`` rows (pipelined when given an iterator); True
+        when some row may not have applied. Here: rowcounts (SQLite's changes() leave
+        out the rows a DO UPDATE ... WHERE refused)."""
+        if isinstance(statements, Iterator):
+            return await self._run_chunks(statements) < n
+        return await self._run(statements) < n
+
+    async def _run_each(self, statements: Sequence[tuple[Statement, bool]]) -> bool:
+        """Run ``write(expect=)``'s one-row statements (each tagged: an upsert, or an
+        UPDATE) in one transaction; True when some row did not apply."""
+        return await self._run([s for s, _ in statements]) < len(statements)
 
     @abstractmethod
     async def _script(self, statements: list[str]) -> None:
@@ -92,8 +115,24 @@ class SQLAdapter(Adapter):
 
     # -- contract ----------------------------------------------------------------------
     async def ensure_schema(self, schema: CollectionSchema) -> None:
-        """CREATE TABLE IF NOT EXISTS with typed columns and the declared indexes."""
-        await self._script(self.plan(schema).ddl)
+        """CREATE TABLE IF NOT EXISTS with typed columns and the declared indexes; a table
+        created before revisions existed gets the revision columns added (its rows then
+        have NULL revisions, the oldest, and are live)."""
+        plan = self.plan(schema)
+        await self._script(plan.ddl)
+        for attempt in range(2):
+            have = {str(name) for (name,) in await self._table_columns(schema.collection)}
+            missing = [sql for name, sql in plan.added.items() if name not in have]
+            if not missing:
+                return
+            try:
+                await self._script(missing)
+            except DataSourceError:
+                if attempt:  # another process may have added them meanwhile: look again
+                    raise
+
+    def _table_columns(self, table: str) -> Coroutine[Any, Any, list[Sequence[Any]]]:
+        return self._fetch(self.dialect.table_columns(), (table,))
 
     async def drop(self, schema: CollectionSchema) -> None:
         """DROP TABLE IF EXISTS (indexes go with it)."""
@@ -114,6 +153,43 @@ class SQLAdapter(Adapter):
         if len(rows) <= self.chunk_rows:
             return self._run(plan.insert(rows, self._max_chars))
         return self._run_chunks(plan.insert_chunks(rows, self._max_chars, self.chunk_rows))
+
+    async def write(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Guarded multi-row upserts, chunked like ``insert`` (one statement per chunk,
+        one transaction); ``expect``: one statement per row, one transaction."""
+        if not rows:
+            return []
+        writes = self.plan(schema).writes
+        if expect is not None:
+            missed = await self._run_each(writes.expecting(rows, expect))
+        elif len(rows) <= self.chunk_rows:
+            missed = await self._upsert(writes.write(rows, self._max_chars), len(rows))
+        else:
+            chunks = writes.chunks(rows, self._max_chars, self.chunk_rows)
+            missed = await self._upsert(chunks, len(rows))
+        if not missed:
+            return []
+        # The slow path: a row the store holds at its own revision landed (now or
+        # before: a replay); any other was refused.
+        held = await self.revisions(schema, [r["id"] for r in rows])
+        return [r["id"] for r in rows if (h := held.get(r["id"])) is None or h[0] != r[REV]]
+
+    async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
+        """SELECT id, revision, and whether it is a tombstone, by id."""
+        out: dict[str, Revision] = {}
+        for sql, params in self.plan(schema).revisions(ids):
+            for entity_id, rev, gone in await self._fetch(sql, params):
+                out[entity_id] = (rev, bool(gone))
+        return out
+
+    async def purge(self, schema: CollectionSchema, before: datetime) -> int:
+        """DELETE the tombstones deleted before ``before``."""
+        return await self._run([self.plan(schema).purge(before)])
 
     async def get(self, schema: CollectionSchema, ids: Sequence[str]) -> list[Row]:
         """SELECT ... WHERE id IN (...)."""
@@ -148,10 +224,11 @@ class SQLAdapter(Adapter):
         return self._run(self.plan(schema).update(changes))
 
     def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> Coroutine[Any, Any, int]:
-        """DELETE ... WHERE id IN (...)."""
+        """DELETE ... WHERE id IN (...) of the live rows (counted), then of tombstones."""
         if not ids:
             return _done(0)
-        return self._run(self.plan(schema).delete(ids))
+        statements, counted = self.plan(schema).delete(ids)
+        return self._run(statements, counted)
 
     async def delete_where(self, schema: CollectionSchema, where: Node | None) -> int:
         """One DELETE statement."""

@@ -9,13 +9,38 @@ fragments, so neither contains engine-specific text.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ...errors import QueryError
 from .json import to_json
 
-__all__ = ["Dialect", "MySQLDialect", "SQLiteDialect"]
+__all__ = ["Dialect", "MySQLDialect", "SQLiteDialect", "Upsert"]
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    """What a dialect needs to write one upsert clause (``Dialect.upsert``).
+
+    Attributes:
+        table: the quoted table.
+        id: the quoted id column.
+        columns: the quoted columns a conflicting row's values replace (the revision
+            column last).
+        guard: ``(old, new) -> SQL``, the condition for replacing a stored row, given
+            how to spell a stored column and an offered one.
+        unique: the table has unique indexes besides the id.
+        alias: MySQL 8: refer to the offered row through this alias, not ``VALUES()``.
+    """
+
+    table: str
+    id: str
+    columns: tuple[str, ...]
+    guard: Callable[[Callable[[str], str], Callable[[str], str]], str]
+    unique: bool = False
+    alias: str | None = None
 
 
 class Dialect(ABC):
@@ -63,6 +88,21 @@ class Dialect(ABC):
     @abstractmethod
     def list_contains(self, col: str, item: Any, params: list[Any]) -> str:
         """SQL true when the JSON array in ``col`` holds an element deep-equal to ``item``."""
+
+    # -- revision-guarded upserts (``upsert.py``) ---------------------------------------
+    @abstractmethod
+    def table_columns(self) -> str:
+        """A SELECT of a table's column names; its one parameter is the table's name."""
+
+    @abstractmethod
+    def upsert(self, u: Upsert) -> str:
+        """The text after ``INSERT INTO t (...) VALUES ...`` that applies a conflicting row
+        only where ``u.guard`` holds (columns of the stored row as ``u.old(c)``, the
+        offered ones as ``u.new(c)``), and leaves every other conflicting row as it is."""
+
+    def first_row(self, marks: str) -> str:
+        """The placeholders of an upsert's first row (MySQL resets its refusal flag there)."""
+        return marks
 
     # JSON type names as the engine's JSON type function reports them.
     json_numbers: ClassVar[str] = ""
@@ -130,6 +170,17 @@ class SQLiteDialect(Dialect):
             test = f"type = 'text' AND value = {p}"
         return f"EXISTS (SELECT 1 FROM json_each({col}) WHERE {test})"
 
+    def table_columns(self) -> str:
+        return "SELECT name FROM pragma_table_info(?)"
+
+    def upsert(self, u: Upsert) -> str:
+        # The DO UPDATE's WHERE is tested before any SET, and a row it refuses is not
+        # counted in changes(): the rowcount says how many rows applied. Only an id
+        # conflict comes here; one on another unique index raises, as it should.
+        sets = ", ".join(f"{c} = excluded.{c}" for c in u.columns)
+        guard = u.guard(lambda c: f"{u.table}.{c}", lambda c: f"excluded.{c}")
+        return f" ON CONFLICT ({u.id}) DO UPDATE SET {sets} WHERE {guard}"
+
 
 class MySQLDialect(Dialect):
     """MySQL 8 / MariaDB >= 10.6 (JSON_TABLE). Datetimes are DATETIME(6) in UTC."""
@@ -176,3 +227,43 @@ class MySQLDialect(Dialect):
             f"EXISTS (SELECT 1 FROM JSON_TABLE({col}, '$[*]' COLUMNS "
             f"(v JSON PATH '$')) AS jt WHERE jt.v = {self.param})"
         )
+
+    def table_columns(self) -> str:
+        return (
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s"
+        )
+
+    def first_row(self, marks: str) -> str:
+        # LAST_INSERT_ID(0) before the first row: the refusal flag (below) starts clear in
+        # every statement, whatever an earlier one on this connection left.
+        return "(IF(LAST_INSERT_ID(0), NULL, %s)" + marks[3:]
+
+    def upsert(self, u: Upsert) -> str:
+        # ON DUPLICATE KEY UPDATE assigns left to right and each assignment sees the ones
+        # before it, so the guard is evaluated once, in the first assignment, and carried
+        # in the session's LAST_INSERT_ID: bit 1 "this row applies", bit 0 "some row of
+        # this statement did not" (sticky). The OK packet reports LAST_INSERT_ID(expr) as
+        # the insert id (``cursor.lastrowid``), so an odd one tells the adapter that some
+        # row was refused, in the same round trip, whatever the affected-rows count (which
+        # cannot tell an insert from a refused row). The table has no AUTO_INCREMENT
+        # column, so a statement with no conflict reports 0.
+        alias = u.alias
+
+        def new(c: str) -> str:
+            return f"{alias}.{c}" if alias else f"VALUES({c})"
+
+        guard = u.guard(lambda c: c, new)
+        state = f"LAST_INSERT_ID((LAST_INSERT_ID() & 1) | IF({guard}, 2, 1))"
+        first = f"IF({state}, {u.id}, {u.id})"
+        if u.unique:
+            # ON DUPLICATE KEY fires on ANY unique index: a conflict on another one must
+            # not update that other row. Integer overflow is an error whatever sql_mode
+            # says; ``translate_error`` makes it an IntegrityError by the literal, which
+            # both servers print in the message.
+            overflow = f"18446744073709551615 + LENGTH({u.id})"
+            first = f"IF({u.id} = {new(u.id)}, {first}, {overflow})"
+        sets = [f"{u.id} = {first}"]
+        sets += [f"{c} = IF(LAST_INSERT_ID() & 2, {new(c)}, {c})" for c in u.columns]
+        named = f" AS {alias}" if alias else ""
+        return f"{named} ON DUPLICATE KEY UPDATE " + ", ".join(sets)

@@ -9,13 +9,17 @@ matched rows), runs statements, and translates driver errors at one boundary
 driver's own pool is not used: connections live in our ``Pool`` subclass, which drops any
 connection whose block failed at the connection level and keeps it after a plain server
 error (e.g. a duplicate key).
+
+``write``'s guarded upserts (``MySQLDialect.upsert``) report a refused row through the
+statement's insert id (``cursor.lastrowid``, public in both drivers), because affected
+rows cannot tell a refused row from an inserted one; ``_upsert`` reads that flag.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
@@ -50,7 +54,40 @@ _TYPES = {
     "bool": "BOOLEAN",
     "datetime": "DATETIME(6)",
     "json_index_prefix": "255",
+    # Fixed-width lowercase hex, compared byte-wise (a case-insensitive collation would
+    # still order them right, but binary is what revisions.py promises).
+    "rev": "CHAR(24) CHARACTER SET ascii COLLATE ascii_bin",
 }
+# Integer overflow raised on purpose by an upsert meeting another row's unique value
+# (``MySQLDialect.upsert``): the expression text in the message carries this marker.
+_UNIQUE_MARK = "18446744073709551615 + "
+
+
+_Read = Callable[[Any, int], int]
+
+
+def _affected(cur: Any, affected: int) -> int:
+    return int(affected)
+
+
+def _refused(cur: Any, affected: int) -> int:
+    """An upsert's refusal flag: bit 0 of the insert id (``MySQLDialect.upsert``)."""
+    return int(cur.lastrowid or 0) & 1
+
+
+def _unmatched(cur: Any, affected: int) -> int:
+    """A one-row UPDATE that matched nothing (FOUND_ROWS: matched rows are counted)."""
+    return 1 - int(affected)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """``"8.0.35-log"`` -> ``(8, 0, 35)``; what does not parse counts as (0,)."""
+    parts = []
+    for part in text.split("-")[0].split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts) or (0,)
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -222,6 +259,10 @@ class MySQLAdapter(SQLAdapter):
         nopad = "utf8mb4_nopad_bin" if self._mariadb else "utf8mb4_0900_bin"
         json = "JSON" if self._mariadb else "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
         types = {**_TYPES, "list": json, "dict": json, "any": json}
+        # MySQL >= 8.0.20 warns on VALUES(col) (and aiomysql then asks SHOW WARNINGS, a
+        # round trip); row aliases exist from 8.0.19, never in MariaDB.
+        if not self._mariadb and _version(self._version) >= (8, 0, 19):
+            types["upsert_alias"] = "`_new`"
         return types, f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={nopad}", True
 
     # -- the one error boundary --------------------------------------------------------
@@ -231,6 +272,8 @@ class MySQLAdapter(SQLAdapter):
         msg = f"{type(exc).__name__}: {exc}"
         if code in _DUPLICATE:
             return IntegrityError(self.name, msg)
+        if code == 1690 and _UNIQUE_MARK in str(exc):
+            return IntegrityError(self.name, f"duplicate value for a unique field ({msg})")
         lost = code in _LOST or type(exc).__name__ == "InterfaceError"
         if lost or isinstance(exc, ConnectionError | OSError | asyncio.IncompleteReadError):
             return ConnectionLost(self.name, msg)
@@ -266,25 +309,49 @@ class MySQLAdapter(SQLAdapter):
                 rows: list[Sequence[Any]] = await cur.fetchall()
                 return rows
 
-    async def _run(self, statements: Sequence[Statement]) -> int:
+    def _run(
+        self, statements: Sequence[Statement], counted: int | None = None
+    ) -> Coroutine[Any, Any, int]:
+        return self._execute(statements, counted, _affected)
+
+    async def _upsert(self, statements: Sequence[Statement] | Iterator[Statement], n: int) -> bool:
+        # Affected rows cannot tell an insert (1) from a refused row (1, FOUND_ROWS): the
+        # upsert flags a refusal in its insert id instead (``MySQLDialect.upsert``).
+        if isinstance(statements, Iterator):
+            return bool(await self._run_chunks(statements, _refused))
+        return bool(await self._execute(statements, None, _refused))
+
+    async def _run_each(self, statements: Sequence[tuple[Statement, bool]]) -> bool:
+        reads = [_refused if upsert else _unmatched for _, upsert in statements]
+        return bool(await self._execute([s for s, _ in statements], None, reads))
+
+    async def _execute(
+        self,
+        statements: Sequence[Statement],
+        counted: int | None,
+        read: _Read | Sequence[_Read],
+    ) -> int:
+        """Run ``statements`` (a transaction if several); sum ``read(cursor, affected)``
+        of the first ``counted`` (None: all), ``read`` being one or one per statement."""
+        reads = [read] * len(statements) if callable(read) else read
         async with self._pool.acquire() as conn:
             with self.translate_errors():
                 cur = await self._driver.cursor(conn)
                 if len(statements) == 1:
                     sql, params = statements[0]
-                    return int(await cur.execute(sql, params))
+                    return reads[0](cur, await cur.execute(sql, params))
                 await conn.begin()
                 try:
-                    total = 0
-                    for sql, params in statements:
-                        total += await cur.execute(sql, params)
+                    counts = []
+                    for (sql, params), fn in zip(statements, reads, strict=True):
+                        counts.append(fn(cur, await cur.execute(sql, params)))
                 except Exception:
                     await conn.rollback()
                     raise
                 await conn.commit()
-                return total
+                return sum(counts[:counted])
 
-    async def _run_chunks(self, statements: Iterator[Statement]) -> int:
+    async def _run_chunks(self, statements: Iterator[Statement], read: _Read | None = None) -> int:
         # One transaction, pipelined: while the server writes chunk k, this task encodes
         # chunk k+1 (the drivers' escaping is client-side and costs about as much as the
         # server's insert), so a bulk insert takes little more than the server's time.
@@ -294,17 +361,18 @@ class MySQLAdapter(SQLAdapter):
                 await conn.begin()
                 sending: asyncio.Task[int] | None = None
                 total = 0
+                fn = read or _affected
                 try:
                     for sql, params in statements:
                         text = cur.mogrify(sql, params)
                         if sending is not None:
-                            total += await sending
+                            total += fn(cur, await sending)
                         sending = asyncio.ensure_future(cur.execute(text))
                         # One turn of the loop: the task writes the statement and waits
                         # for the reply; the next chunk is encoded meanwhile.
                         await asyncio.sleep(0)
                     if sending is not None:
-                        total += await sending
+                        total += fn(cur, await sending)
                 except BaseException as exc:
                     # The connection must be idle before it is rolled back or discarded.
                     await _settle(sending, cancel=not isinstance(exc, Exception))

@@ -6,6 +6,11 @@ A plan is built the first time a ``CollectionSchema`` is seen and holds the quot
 and columns (per-source remaps applied), the DDL, per-column encoders/decoders, and a cache
 of statement texts keyed by their shape (how many ids, which changed columns, which sort
 keys), so the hot paths only format parameters, never SQL.
+
+Revisions (``base.py``): every table also has the revision column ``_rev`` (returned with
+every row) and the deletion time ``_del`` (set only in tombstones). Every read, count,
+update and ``delete_where`` carries the live-row test ``_del IS NULL``; the guarded
+writes themselves are in ``upsert.py``.
 """
 
 from __future__ import annotations
@@ -13,17 +18,18 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 from ...errors import QueryError
 from ...fields import FieldSpec, Kind
 from ...query.ast import Node, Query, SortKey
 from ...rows import building
-from ..base import CollectionSchema, Row
+from ..base import DELETED, REV, CollectionSchema, Row
 from .compile import compile_where
 from .dialect import Dialect
 from .json import JSON_KINDS, from_json, str_list_to_json, to_json
+from .upsert import WritePlan
 
 __all__ = ["TablePlan"]
 
@@ -49,8 +55,9 @@ class TablePlan:
     Args:
         schema: the model's schema in this source.
         dialect: the engine's dialect.
-        types: the engine's column type for each storage kind, plus ``"id"`` and
-            ``"indexed_str"`` (a ``str`` column that carries an index).
+        types: the engine's column type for each storage kind, plus ``"id"``,
+            ``"indexed_str"`` (a ``str`` column that carries an index) and ``"rev"``;
+            ``"upsert_alias"`` (MySQL 8) names the offered row in an upsert.
         table_suffix: appended after the column list in ``CREATE TABLE``.
     """
 
@@ -67,13 +74,20 @@ class TablePlan:
         q = d.quote
         self.table = q(schema.collection)
         self.names: list[str] = ["id", *schema.fields]
-        self.columns: dict[str, str] = {n: q(schema.stored[n]) for n in self.names}
+        self.rnames: list[str] = [*self.names, REV]  # what reads return
+        self.columns: dict[str, str] = {n: q(schema.stored[n]) for n in self.rnames}
+        self.deleted = q(DELETED)
+        self.live = f"{self.deleted} IS NULL"
         self.kinds: dict[str, Kind] = {n: schema.spec(n).kind for n in self.names}
         self.specs: dict[str, FieldSpec] = {n: schema.spec(n) for n in self.names}
-        cols = ", ".join(self.columns.values())
-        self.select = f"SELECT {cols} FROM {self.table}"
+        cols = ", ".join(self.columns[n] for n in self.names)
+        rcols = ", ".join(self.columns[n] for n in self.rnames)
+        self.select = f"SELECT {rcols} FROM {self.table}"
         self.insert_prefix = f"INSERT INTO {self.table} ({cols}) VALUES "
         self.row_marks = "(" + ", ".join([d.param] * len(self.names)) + ")"
+        # rows carrying their revision (``REV``) are inserted with it
+        self.rinsert_prefix = f"INSERT INTO {self.table} ({rcols}) VALUES "
+        self.rrow_marks = "(" + ", ".join([d.param] * len(self.rnames)) + ")"
         # per column: how to bind it and how to read it back (None: as is)
         self.encoders: list[tuple[int, Encoder]] = []
         self._encoder_of: dict[str, Encoder | None] = {}
@@ -89,11 +103,16 @@ class TablePlan:
                 self.decoders.append((i, dec))
             if spec.kind in JSON_KINDS or spec.kind == "str":
                 self.text_columns.append(i)
+        self._encoder_of[REV] = None
         self.ddl = self._ddl(types, table_suffix, inline_indexes)
-        self.get_one = f"{self.select} WHERE {self.columns['id']} = {d.param}"
+        self.added = self._added(types)
+        self.get_one = f"{self.select} WHERE {self.columns['id']} = {d.param} AND {self.live}"
         getter = operator.itemgetter(*self.names)
         # itemgetter of one name returns the value itself, not a 1-tuple
         self._getter = getter if len(self.names) > 1 else lambda row: (getter(row),)
+        self.rgetter = operator.itemgetter(*self.rnames)
+        self._alias = types.get("upsert_alias")
+        self._writes: WritePlan | None = None
         self._sql: dict[Any, str] = {}
         self._update_one: dict[tuple[str, ...], str] = {}  # field names -> single-row UPDATE
 
@@ -120,30 +139,39 @@ class TablePlan:
             return to_json(value)
         return value
 
-    def encode_rows(self, rows: Sequence[Row]) -> list[tuple[Any, ...]]:
-        """Rows as tuples of bound values in column order (None stays NULL).
+    def encode_rows(self, rows: Sequence[Row], with_rev: bool = False) -> list[tuple[Any, ...]]:
+        """Rows as tuples of bound values in column order (None stays NULL); ``with_rev``:
+        the revision too, last.
 
         Column-wise, like ``decode_rows``: the rows are read with one C-level itemgetter
         each, transposed, and only the columns that need encoding are touched.
         """
+        getter, names = (self.rgetter, self.rnames) if with_rev else (self._getter, self.names)
         try:
-            records = list(map(self._getter, rows))
+            records = list(map(getter, rows))
         except KeyError:  # some row lacks some fields: they are NULL
-            names = self.names
             records = [tuple([row.get(n) for n in names]) for row in rows]
-        if not self.encoders or not records:
+        return self.encode_columns(records, self.encoders)
+
+    @staticmethod
+    def encode_columns(
+        records: list[tuple[Any, ...]], encoders: list[tuple[int, Encoder]]
+    ) -> list[tuple[Any, ...]]:
+        """Encode the columns of ``records`` that have an encoder (transposing once)."""
+        if not encoders or not records:
             return records
         columns: list[Any] = list(zip(*records, strict=True))
-        for i, enc in self.encoders:
+        for i, enc in encoders:
             columns[i] = [None if v is None else enc(v) for v in columns[i]]
         return list(zip(*columns, strict=True))
 
-    def encode_row(self, row: Row) -> list[Any]:
+    def encode_row(self, row: Row, with_rev: bool = False) -> list[Any]:
         """One row's bound values in column order: ``encode_rows`` without the transposing."""
+        getter, names = (self.rgetter, self.rnames) if with_rev else (self._getter, self.names)
         try:
-            values = list(self._getter(row))
+            values = list(getter(row))
         except KeyError:
-            values = [row.get(n) for n in self.names]
+            values = [row.get(n) for n in names]
         for i, enc in self.encoders:
             v = values[i]
             if v is not None:
@@ -152,7 +180,7 @@ class TablePlan:
 
     def decode_rows(self, records: Sequence[Sequence[Any]]) -> list[Row]:
         """Driver records (column order) back to rows keyed by logical names."""
-        names = self.names
+        names = self.rnames
         if not self.decoders or not records:
             return [dict(zip(names, rec, strict=True)) for rec in records]
         # Column-wise: one comprehension per decoded column beats a loop per row.
@@ -176,6 +204,7 @@ class TablePlan:
                     col = f"{col}({types['json_index_prefix']})"
                 prefix = "ux" if spec.unique else "ix"
                 indexes.append((f"{prefix}_{coll}_{self.schema.stored[name]}", col, spec.unique))
+        defs += [f"{c} {t}" for c, t in self._revision_columns(types)]
         if inline:
             for ix, col, unique in indexes:
                 defs.append(f"{'UNIQUE ' if unique else ''}KEY {q(ix)} ({col})")
@@ -186,6 +215,44 @@ class TablePlan:
                 stmts.append(f"CREATE {kw} IF NOT EXISTS {q(ix)} ON {table} ({col})")
         return stmts
 
+    def _revision_columns(self, types: Mapping[str, str]) -> list[tuple[str, str]]:
+        # Both nullable: NULL revision = a row stored before revisions (the oldest), NULL
+        # deletion time = a live row. Field columns are all nullable already (NOT NULL
+        # only on the id), so a tombstone can clear every one of them.
+        return [(self.columns[REV], types["rev"]), (self.deleted, types["datetime"])]
+
+    def _added(self, types: Mapping[str, str]) -> dict[str, str]:
+        """Stored name -> ``ALTER TABLE ... ADD COLUMN`` for the revision columns, for a
+        table created before revisions existed (``SQLAdapter.ensure_schema``)."""
+        names = [self.schema.stored[REV], DELETED]
+        return {
+            name: f"ALTER TABLE {self.table} ADD COLUMN {col} {kind}"
+            for name, (col, kind) in zip(names, self._revision_columns(types), strict=True)
+        }
+
+    @property
+    def writes(self) -> WritePlan:
+        """The table's revision-guarded upserts (built on the first write)."""
+        if self._writes is None:
+            self._writes = WritePlan(self, self._alias)
+        return self._writes
+
+    def revisions(self, ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
+        """SELECTs of ``(id, revision, is a tombstone)`` by id, tombstones included."""
+        idc = self.columns["id"]
+        head = f"SELECT {idc}, {self.columns[REV]}, {self.deleted} IS NOT NULL FROM {self.table}"
+        unique = list(dict.fromkeys(ids))
+        return [
+            (self.by_ids(head, hi - lo, None), unique[lo:hi])
+            for lo, hi in _chunks(len(unique), self.dialect.max_params)
+        ]
+
+    def purge(self, before: datetime) -> tuple[str, list[Any]]:
+        """The DELETE of tombstones deleted before ``before``."""
+        gone = self.deleted
+        sql = f"DELETE FROM {self.table} WHERE {gone} IS NOT NULL AND {gone} < {self.dialect.param}"
+        return sql, [self.dialect.encode_datetime(before)]
+
     # -- statements --------------------------------------------------------------------
     def column(self, name: str) -> str:
         """The quoted column of a logical field; unknown names are refused (no I/O)."""
@@ -195,11 +262,17 @@ class TablePlan:
             raise QueryError(f"{self.schema.model} has no field {name!r}") from None
 
     def where(self, node: Node | None) -> tuple[str, list[Any]]:
-        """`` WHERE ...`` (or empty) and its parameters."""
+        """`` WHERE ... AND <live>`` and its parameters: tombstones never match.
+
+        The compiled condition needs no parentheses: the compiler parenthesizes every
+        OR and AND, and what else it emits binds tighter than AND. The live test comes
+        last: a scan then tests it only on rows the query matched (SQLite measured
+        ~10% faster on a 100-row indexed range query than with it first).
+        """
         if node is None:
-            return "", []
+            return " WHERE " + self.live, []
         sql, params = compile_where(node, self.dialect, self.column, self.encode_value)
-        return " WHERE " + sql, params
+        return f" WHERE {sql} AND {self.live}", params
 
     def marks(self, n: int) -> str:
         """``?, ?, ...`` n times (cached)."""
@@ -209,13 +282,16 @@ class TablePlan:
             sql = self._sql[key] = ", ".join([self.dialect.param] * n)
         return sql
 
-    def by_ids(self, head: str, n: int) -> str:
-        """``{head} WHERE id = ?`` or ``... id IN (?, ...)`` for n ids (cached)."""
-        key = (head, n)
+    def by_ids(self, head: str, n: int, live: bool | None = True) -> str:
+        """``{head} WHERE id = ?`` or ``... id IN (?, ...)`` for n ids (cached), and
+        ``live``: live rows only (True), tombstones only (False), or both (None)."""
+        key = (head, n, live)
         sql = self._sql.get(key)
         if sql is None:
             idc = self.columns["id"]
             test = f"{idc} = {self.dialect.param}" if n == 1 else f"{idc} IN ({self.marks(n)})"
+            if live is not None:
+                test += f" AND {self.deleted} IS {'' if live else 'NOT '}NULL"
             sql = self._sql[key] = f"{head} WHERE {test}"
         return sql
 
@@ -255,7 +331,8 @@ class TablePlan:
     ) -> list[tuple[str, list[Any]]]:
         """Multi-row INSERTs for ``rows``, chunked under the engine's parameter/size limits."""
         if len(rows) == 1:  # Model.insert / entity.persist(): nothing to chunk
-            return [(self._insert_sql(1), self.encode_row(rows[0]))]
+            with_rev = REV in rows[0]
+            return [(self._insert_sql(1, with_rev), self.encode_row(rows[0], with_rev))]
         return list(self.insert_chunks(rows, max_chars))
 
     def insert_chunks(
@@ -266,42 +343,49 @@ class TablePlan:
         ``chunk_rows`` caps the rows of one statement, so an adapter can encode the next
         chunk while the engine writes the previous one.
         """
-        per = max(1, self.dialect.max_params // len(self.names))
+        # The whole batch has one column list: with the revision if any row has one (a
+        # C-level scan; a row without it then stores NULL).
+        with_rev = REV in rows[0] or any(map(operator.contains, rows, repeat(REV)))
+        per = max(1, self.dialect.max_params // (len(self.names) + with_rev))
         if chunk_rows is not None:
             per = min(per, max(1, chunk_rows))
         for lo, hi in _chunks(len(rows), per):
             with building(hi - lo):  # encoding is synchronous: see rows.building
-                values = self.encode_rows(rows[lo:hi])
+                values = self.encode_rows(rows[lo:hi], with_rev)
                 bounds = [(0, len(values))]
                 if max_chars is not None and len(values) > 1:
-                    bounds = self._size_chunks(values, 0, len(values), max_chars)
+                    bounds = self.size_chunks(values, max_chars)
                 chunks = [
-                    (self._insert_sql(b - a), list(chain.from_iterable(values[a:b])))
+                    (self._insert_sql(b - a, with_rev), list(chain.from_iterable(values[a:b])))
                     for a, b in bounds
                 ]
             yield from chunks
 
-    def _insert_sql(self, n: int) -> str:
-        key = ("insert", n)
+    def _insert_sql(self, n: int, with_rev: bool = False) -> str:
+        key = ("insert", n, with_rev)
         sql = self._sql.get(key)
         if sql is None:
-            sql = self._sql[key] = self.insert_prefix + ", ".join([self.row_marks] * n)
+            prefix, marks = (
+                (self.rinsert_prefix, self.rrow_marks)
+                if with_rev
+                else (self.insert_prefix, self.row_marks)
+            )
+            sql = self._sql[key] = prefix + ", ".join([marks] * n)
         return sql
 
-    def _size_chunks(
-        self, values: list[tuple[Any, ...]], lo: int, hi: int, max_chars: int
-    ) -> list[tuple[int, int]]:
-        # Only text can be large; numbers and dates are bounded, counted as 32 chars.
-        bounds, start, size = [], lo, 0
-        fixed, text = 32 * (len(self.names) - len(self.text_columns)), self.text_columns
-        for i in range(lo, hi):
+    def size_chunks(self, values: list[tuple[Any, ...]], max_chars: int) -> list[tuple[int, int]]:
+        """Row bounds keeping each statement's text under ``max_chars`` (MySQL packets)."""
+        # Only text can be large; numbers, dates and revisions are bounded, counted as 32.
+        bounds, start, size = [], 0, 0
+        fixed, text = 32 * (len(values[0]) - len(self.text_columns)), self.text_columns
+        for i in range(len(values)):
             row = values[i]
             row_size = fixed + sum(len(row[c]) + 8 for c in text if row[c] is not None)
             if size and size + row_size > max_chars:
                 bounds.append((start, i))
                 start, size = i, 0
             size += row_size
-        bounds.append((start, hi))
+        bounds.append((start, len(values)))
         return bounds
 
     def update(self, changes: Sequence[tuple[str, Row]]) -> list[tuple[str, list[Any]]]:
@@ -315,7 +399,7 @@ class TablePlan:
             names = tuple(change)
             sql = self._update_one.get(names)  # the whole statement, cached by field names
             if sql is None:
-                sql = self._update_one[names] = self.by_ids(self._set_head(names), 1)
+                sql = self._update_one[names] = self.by_ids(self._set_head(names), 1)  # live
             values = self._set_values(change, names)
             values.append(entity_id)
             return [(sql, values)]
@@ -356,14 +440,18 @@ class TablePlan:
             for n in names
         ]
 
-    def delete(self, ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
-        """DELETEs by id (chunked)."""
+    def delete(self, ids: Sequence[str]) -> tuple[list[tuple[str, list[Any]]], int]:
+        """DELETEs by id (chunked): of the live rows, then of the tombstones; and how many
+        statements come first (whose rowcounts are the count of live rows deleted)."""
         unique = list(dict.fromkeys(ids))
         head = f"DELETE FROM {self.table}"
-        return [
-            (self.by_ids(head, hi - lo), unique[lo:hi])
-            for lo, hi in _chunks(len(unique), self.dialect.max_params)
+        bounds = _chunks(len(unique), self.dialect.max_params)
+        statements = [
+            (self.by_ids(head, hi - lo, live), unique[lo:hi])
+            for live in (True, False)
+            for lo, hi in bounds
         ]
+        return statements, len(bounds)
 
     def get(self, ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
         """SELECTs by id (chunked)."""

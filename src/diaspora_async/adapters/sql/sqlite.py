@@ -43,6 +43,7 @@ _TYPES = {
     "list": "TEXT",
     "dict": "TEXT",
     "any": "TEXT",
+    "rev": "TEXT",  # compared with the default BINARY collation: byte-wise, as revisions want
 }
 
 
@@ -50,13 +51,16 @@ def _fetch_job(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[
     return db.execute(sql, params).fetchall()
 
 
-def _run_job(db: sqlite3.Connection, statements: Sequence[Statement]) -> int:
+def _run_job(
+    db: sqlite3.Connection, statements: Sequence[Statement], counted: int | None = None
+) -> int:
     if len(statements) == 1:
         sql, params = statements[0]
         return db.execute(sql, params).rowcount  # one statement is atomic on its own
     db.execute("BEGIN IMMEDIATE")
     try:
-        total = sum(db.execute(sql, params).rowcount for sql, params in statements)
+        counts = [db.execute(sql, params).rowcount for sql, params in statements]
+        total = sum(counts[:counted])
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -244,8 +248,10 @@ class SQLiteAdapter(SQLAdapter):
     def _fetch(self, sql: str, params: Sequence[Any]) -> Coroutine[Any, Any, list[Sequence[Any]]]:
         return self._job(_fetch_job, sql, params)
 
-    def _run(self, statements: Sequence[Statement]) -> Coroutine[Any, Any, int]:
-        return self._job(_run_job, statements)
+    def _run(
+        self, statements: Sequence[Statement], counted: int | None = None
+    ) -> Coroutine[Any, Any, int]:
+        return self._job(_run_job, statements, counted)
 
     async def _run_chunks(self, statements: Iterator[Statement]) -> int:
         # One job on the worker thread takes the statements from a queue, so this thread

@@ -109,10 +109,10 @@ async def main(workdir: Path) -> None:
                 await Task.insert({"title": 42})
             except da.ValidationError as exc:
                 print(f"rejected on the client before any request: {exc.errors}")
-            try:
-                await Task.insert({"id": task.id, "title": "same id"})
-            except da.IntegrityError as exc:
-                print(f"the server answered 409 and the client raised IntegrityError: {exc}")
+            try:  # check=True: create only if the id is free (optimistic concurrency)
+                await Task.spawn(id=task.id, title="same id").persist(check=True)
+            except da.ConflictError as exc:
+                print(f"the server refused the create and the client raised ConflictError: {exc}")
             try:
                 await Task.find_many({"priority": {"$near": 3}})
             except da.QueryError as exc:

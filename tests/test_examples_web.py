@@ -138,7 +138,7 @@ def test_client_server_example_runs_as_a_script() -> None:
     assert "marked done: ['fix the bug']" in out
     assert "persisted an edit: server sees priority=2, client state=SYNC" in out
     assert "rejected on the client before any request: [('title'," in out
-    assert "the server answered 409 and the client raised IntegrityError" in out
+    assert "the server refused the create and the client raised ConflictError" in out
     assert "bad query refused: field 'priority': unknown operator '$near'" in out
     assert "-> 200 {'count': 2}" in out
     assert "deleted 1 done task(s); 2 left" in out

@@ -110,8 +110,10 @@ async def test_driver_errors_are_ours_and_keep_the_connection(tmp_path: Path) ->
     async with cases.registry("sqlite", {"path": str(tmp_path / "t.db")}) as (orm, model):
         await model.insert({"id": "a", "n": 1})
         source = orm.data_sources["main"]
+        adapter, schema = await model.__meta__.target("main")
+        (row,) = await adapter.get(schema, ["a"])
         with pytest.raises(da.errors.IntegrityError) as caught:
-            await model.insert({"id": "a", "n": 2})
+            await adapter.insert(schema, [row])  # the unconditional insert of a taken id
         assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
         assert caught.value.source == "main"
         # The engine answered: the connection is in a known state and goes back to idle.

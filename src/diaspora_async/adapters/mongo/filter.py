@@ -49,6 +49,7 @@ from ...query.ast import (
     Xor,
 )
 from ...query.compiler import Compiler
+from ..base import DELETED, REV
 
 __all__ = [
     "MATCH_NOTHING",
@@ -66,6 +67,7 @@ MATCH_NOTHING: Filter = {"$nor": [{}]}
 _NOT_ARRAY: Filter = {"$not": {"$type": "array"}}
 _ARRAY_KINDS = frozenset({"list", "any"})
 _MS = timedelta(milliseconds=1)
+_RESERVED = frozenset({"_id", REV, DELETED})  # document keys the adapter itself uses
 
 
 def canonical(value: Any) -> Any:
@@ -90,16 +92,25 @@ def stored_path(schema_model: str, logical: str, stored: str) -> str:
     """The document key of a field: ``_id`` for ``id``; refuse names Mongo reads as paths.
 
     Raises:
-        QueryError: ``stored`` starts with ``$``, contains ``.`` or NUL, or is ``_id``
-            for a field other than ``id`` (Mongo would read it as an operator, a dotted
-            path or the primary key).
+        QueryError: ``stored`` starts with ``$``, contains ``.`` or NUL, or is ``_id``,
+            ``_rev`` or ``_del`` for a field other than ``id`` / the revision (Mongo
+            would read it as an operator, a dotted path or the primary key; the adapter
+            keeps revisions and deletion times under the last two).
     """
     if logical == "id":
         return "_id"
-    if not stored or stored.startswith("$") or "." in stored or "\0" in stored or stored == "_id":
+    if logical == REV and stored == REV:
+        return REV
+    if (
+        not stored
+        or stored.startswith("$")
+        or "." in stored
+        or "\0" in stored
+        or stored in _RESERVED
+    ):
         raise QueryError(
             f"{schema_model}.{logical}: stored name {stored!r} cannot be a MongoDB field name "
-            "(no leading '$', no '.', not '_id')"
+            "(no leading '$', no '.', not '_id', '_rev' or '_del')"
         )
     return stored
 

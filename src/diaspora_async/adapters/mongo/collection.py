@@ -8,7 +8,8 @@ conditional write gets its filter here, so the tombstone rule lives in one place
 Documents. A live copy holds ``_id``, ``_rev`` (absent for rows stored before revisions
 existed) and its field values; a tombstone holds ``_id``, ``_rev`` and ``_del`` (the
 deletion time) and nothing else, so declared unique indexes, which are partial on the
-field's existence, never index it. Every read filter carries ``LIVE`` (``_del`` absent).
+field's existence, never index it. Every read excludes ``_del`` documents: in the
+filter (``MongoCollection.where``, ``by_ids``) or, for ``get``, as they arrive.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from pymongo import ReplaceOne
 
 from ...query.ast import Node, SortKey
 from ..base import DELETED, REV, Row
-from .filter import Filter, MongoFilterCompiler, canonical
+from .filter import Filter, MongoFilterCompiler, canonical, requires_a_field
 
-__all__ = ["ABSENT", "LIVE", "PRESENT", "MongoCollection"]
+__all__ = ["ABSENT", "PRESENT", "MongoCollection"]
 
 PRESENT: Filter = {"$exists": True}
 ABSENT: Filter = {"$exists": False}
-LIVE: Filter = {DELETED: ABSENT}
-"""The filter of live documents: ``$exists: false`` is a plain top-level condition, which
+"""``_del: ABSENT`` is the live-documents condition: a plain top-level condition, which
 SecantusDB (and MongoDB) combine with an index on the other conditions (``_id``, a
 declared index), unlike ``$nor``/``$or`` forms, which SecantusDB answers by a scan."""
 
@@ -95,10 +95,15 @@ class MongoCollection:
     def where(self, where: Node | None) -> Filter:
         """The filter of the live documents matching ``where``.
 
-        Top-level keys are ANDed, and no compiled filter has a ``_del`` key (the name is
-        refused for fields), so adding ``LIVE`` beside the compiled keys is exact.
+        A filter that needs some declared field to hold a value cannot match a
+        tombstone and is sent as it is; any other gets ``_del: ABSENT`` beside its keys (top-level
+        keys are ANDed, and no compiled filter has a ``_del`` key: the name is refused
+        for fields).
         """
-        return {**self.compiler.compile(where), **LIVE}
+        flt = self.compiler.compile(where)
+        if requires_a_field(flt):
+            return flt
+        return {**flt, DELETED: ABSENT}
 
     @staticmethod
     def by_ids(ids: list[str], live: bool = True) -> Filter:

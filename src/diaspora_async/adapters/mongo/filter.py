@@ -57,6 +57,7 @@ __all__ = [
     "MongoFilterCompiler",
     "canonical",
     "needs_canonical",
+    "requires_a_field",
     "stored_path",
 ]
 
@@ -324,3 +325,47 @@ def needs_canonical(spec: FieldSpec) -> bool:
     return spec.kind in ("dict", "any") or (
         spec.kind == "list" and spec.item_kind in ("dict", "any", "list")
     )
+
+
+# Operators that never match a missing field whatever their operand, and those that do
+# not as long as their operand is not null (``$gte: null`` matches missing, say).
+_NEVER_MISSING = frozenset({"$regex", "$elemMatch", "$type", "$size", "$all", "$mod"})
+_UNLESS_NULL = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte"})
+
+
+def requires_a_field(flt: Filter) -> bool:
+    """Whether ``flt`` can only match documents holding some declared field.
+
+    A tombstone holds ``_id``, ``_rev`` and ``_del`` only, so such a filter never matches
+    one and needs no ``_del`` condition, which would cost the server a check per
+    document (about a tenth of a query's time on SecantusDB). Conservative: False
+    whenever unsure (``$nor``, ``$not``, conditions on ``_id`` or ``_rev``).
+    """
+    for key, cond in flt.items():
+        if key == "$and":
+            if any(requires_a_field(part) for part in cond):
+                return True
+        elif key == "$or":
+            if cond and all(requires_a_field(part) for part in cond):
+                return True
+        elif key.startswith("$") or key in _RESERVED:
+            continue
+        elif isinstance(cond, dict) and _operators_need_value(cond):
+            return True
+    return False
+
+
+def _operators_need_value(ops: Filter) -> bool:
+    """Whether one field's (ANDed) operators all fail on a missing value."""
+    for op, operand in ops.items():
+        if op in _NEVER_MISSING or (op == "$exists" and operand is True):
+            return True
+        if op in _UNLESS_NULL and operand is not None:
+            return True
+        if op == "$ne" and operand is None:
+            return True
+        if op == "$in" and isinstance(operand, list) and None not in operand:
+            return True
+        if op == "$nin" and isinstance(operand, list) and None in operand:
+            return True
+    return False

@@ -228,3 +228,19 @@ def test_stored_names_the_adapter_uses_are_refused() -> None:
         with pytest.raises(QueryError):
             MongoFilterCompiler("T", {}, {"id": "id", "title": name})
     assert MongoFilterCompiler("T", {}, {"id": "id", REV: REV}).paths[REV] == REV
+
+
+async def test_creates_are_inserts_and_an_older_tombstone_is_replaced(env: Env) -> None:
+    adapter, schema = await env.on("main")
+    r1, r2, r3, r4 = (next_revision() for _ in range(4))
+    env.commands.names.clear()
+    assert await adapter.write(schema, [full(f"n{i}", r1) for i in range(20)], [None] * 20) == []
+    assert env.commands.names == ["insert"]  # no upsert on the common path of a create
+    await adapter.write(schema, [{"id": "old", REV: r2, DELETED: NOW}])
+    await adapter.write(schema, [{"id": "new", REV: r4, DELETED: NOW}])
+    batch = [full("old", r3, s="again"), full("new", r3), full("n0", r3), full("fresh", r3)]
+    env.commands.names.clear()
+    assert await adapter.write(schema, batch, [None] * 4) == ["new", "n0"]
+    assert env.commands.names == ["insert", "find", "update"]  # the tombstone replaced
+    got = {r["id"]: r[REV] for r in await adapter.get(schema, ["old", "new", "n0", "fresh"])}
+    assert got == {"old": r3, "n0": r1, "fresh": r3}

@@ -195,22 +195,24 @@ class MongoAdapter(Adapter):
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
     ) -> list[str]:
-        """One unordered ``bulk_write`` of guarded ``ReplaceOne`` ops (see
-        ``MongoCollection.write_ops``); the stored revisions are read only when the
-        result shows a row was not applied (``write.py``), to leave replays out, write
-        again a row that lost a race with a concurrent insert, and tell a unique
-        violation (``IntegrityError``, raised after the rest of the batch applied: the
-        store has no multi-document atomicity here) from a refused row.
+        """One unordered ``bulk_write`` of guarded ``ReplaceOne`` ops, creates (rows
+        expecting no live copy) as ``InsertOne`` (see ``MongoCollection.write_ops``; a
+        batch mixing both is two commands). The stored revisions are read only when the
+        result shows a row was not applied (``write.py``): to leave replays out, to
+        write again a create over an older tombstone or a row that lost a race with a
+        concurrent insert, and to tell a unique violation (``IntegrityError``, raised
+        after the rest of the batch applied: the store has no multi-document atomicity
+        here) from a refused row.
         """
         if not rows:
             return []
         c = self._coll(schema)
         refused: list[int] = []
         pending = list(range(len(rows)))  # indexes into ``rows`` still to decide
-        for _ in range(_ATTEMPTS):
-            batch = [rows[i] for i in pending] if len(pending) < len(rows) else rows
+        for attempt in range(_ATTEMPTS):
+            batch = [rows[i] for i in pending] if attempt else rows
             wanted = None if expect is None else [expect[i] for i in pending]
-            ops, plain = c.write_ops(batch, wanted)
+            ops, plain = c.write_ops(batch, wanted, fresh=not attempt)
             failure: perr.BulkWriteError | None = None
             async with self._borrow():
                 try:
@@ -242,8 +244,8 @@ class MongoAdapter(Adapter):
                     raise IntegrityError(
                         self.name, f"duplicate key: {outcome.clashes[i]}"
                     ) from failure
-                else:  # the store changed between the guard and the insert: try again
-                    retry.append(pending[i])
+                else:  # a create over an older tombstone, or the store changed between
+                    retry.append(pending[i])  # the guard and the insert: try again
             if not retry:
                 break
             pending = retry

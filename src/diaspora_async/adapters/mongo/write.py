@@ -8,7 +8,8 @@ many matched. This module turns that into per-row verdicts:
 * nothing failed and every op matched or upserted: the common path, nothing refused,
   no further round trip;
 * a duplicate ``_id`` on an upsert: its guard refused the row (the filter missed the
-  stored document, so the upsert tried to insert);
+  stored document, so the upsert tried to insert); on an insert (a create): the id is
+  stored, live (refused) or as a tombstone (refused, or to be replaced if older);
 * a duplicate on another (declared unique) index: either a live row breaking the index,
   or a refused row whose insert attempt happened to hit that index before ``_id``
   (SecantusDB checks the unique index first);
@@ -38,7 +39,7 @@ class Outcome:
     """What a bulk result tells, by row index.
 
     Attributes:
-        refused: ops whose upsert hit a duplicate ``_id`` (the guard refused them).
+        refused: ops whose insert or upsert hit a duplicate ``_id`` (stored already).
         clashes: ops that hit another unique index, with the server's message.
         unsure: plain replaces that may have missed (the matched count fell short).
         other: the first write error that is not a duplicate key, if any.
@@ -72,8 +73,8 @@ def read_outcome(details: Mapping[str, Any], ops: int, plain: Sequence[int]) -> 
     """Classify a bulk result of ``ops`` ops, ``plain`` being the indexes of the plain
     replaces (no upsert).
 
-    Every upsert op matched, upserted or failed, so ``ops`` minus matched, upserted and
-    failed is the number of plain replaces that matched nothing.
+    Every insert or upsert op inserted, matched, upserted or failed, so ``ops`` minus
+    those is the number of plain replaces that matched nothing.
     """
     out = Outcome()
     errors = details.get("writeErrors") or []
@@ -88,7 +89,9 @@ def read_outcome(details: Mapping[str, Any], ops: int, plain: Sequence[int]) -> 
     if details.get("writeConcernErrors"):
         out.other = out.other or str(details["writeConcernErrors"][0].get("errmsg", ""))
     if plain:
-        done = int(details.get("nMatched", 0)) + int(details.get("nUpserted", 0)) + len(errors)
+        done = len(errors) + sum(
+            int(details.get(n, 0)) for n in ("nInserted", "nMatched", "nUpserted")
+        )
         if done < ops:
             failed = {int(e["index"]) for e in errors}
             out.unsure = [i for i in plain if i not in failed]

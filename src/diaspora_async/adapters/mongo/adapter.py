@@ -2,9 +2,11 @@
 
 Sits under a data source (``create_data_source("docs", "mongo", url="mongodb://host/app")``,
 or ``client=<AsyncMongoClient | AsyncIOMotorClient>, database="app"``) and above the
-driver. One document per entity, ``_id`` = entity id; filters come from ``filter.py``;
+driver. One document per entity, ``_id`` = entity id, or a tombstone (``_id``, ``_rev``,
+``_del``); documents and filters come from ``collection.py`` (over ``filter.py``);
 every batch is one driver call (``insert_many``, ``update_many`` or one ``bulk_write``,
-``delete_many``). The driver pools its own sockets, so the common pool (``adapters/pool.py``,
+``delete_many``), and ``write``, the revision-guarded upsert, reads its bulk result
+with ``write.py``. The driver pools its own sockets, so the common pool (``adapters/pool.py``,
 as ``PermitPool`` from ``adapters/permits.py``) lends *permits* over the one shared client
 instead of connections: at most ``max_size`` operations run at once (the client's
 ``maxPoolSize`` is the same number), ``acquire_timeout`` raises ``PoolTimeout`` and
@@ -45,7 +47,8 @@ __all__ = ["MongoAdapter"]
 
 _DENIED = frozenset({18})  # AuthenticationFailed (the driver authenticates on first use)
 _CODEC = CodecOptions(document_class=dict, tz_aware=True, tzinfo=UTC)
-_ATTEMPTS = 3  # bulk writes per batch at most: the first, and retries of rows that lost a race
+_ATTEMPTS = 3  # bulk writes per write() at most: the first, then creates over old tombstones
+# and rows that lost a race with a concurrent insert (each retry is of those rows only)
 
 
 def _database_from_url(name: str, url: Any) -> str | None:

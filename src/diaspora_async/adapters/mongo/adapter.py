@@ -213,8 +213,10 @@ class MongoAdapter(Adapter):
         refused: list[int] = []
         pending = list(range(len(rows)))  # indexes into ``rows`` still to decide
         for attempt in range(_ATTEMPTS):
-            batch = [rows[i] for i in pending] if attempt else rows
-            wanted = None if expect is None else [expect[i] for i in pending]
+            batch, wanted = rows, expect
+            if attempt:  # the rows to retry only
+                batch = [rows[i] for i in pending]
+                wanted = None if expect is None else [expect[i] for i in pending]
             ops, plain = c.write_ops(batch, wanted, fresh=not attempt)
             failure: perr.BulkWriteError | None = None
             async with self._borrow():

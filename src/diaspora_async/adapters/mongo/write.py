@@ -1,12 +1,13 @@
 """Reading the outcome of one conditional ``bulk_write`` (``MongoAdapter.write``).
 
 Sits between the adapter's ``write`` and the driver's bulk result: the batch is one
-unordered ``bulk_write`` of guarded ``ReplaceOne`` ops (``collection.write_ops``), whose
-result (or ``BulkWriteError.details``, the same document) says which ops failed and how
-many matched. This module turns that into per-row verdicts:
+unordered ``bulk_write`` of guarded ``ReplaceOne`` ops and, for creates, ``InsertOne``
+ops (``collection.write_ops``), whose result (or ``BulkWriteError.details``, the same
+document) says which ops failed and how many matched. This module turns that into
+per-row verdicts:
 
-* nothing failed and every op matched or upserted: the common path, nothing refused,
-  no further round trip;
+* nothing failed and every op inserted, matched or upserted: the common path, nothing
+  refused, no further round trip;
 * a duplicate ``_id`` on an upsert: its guard refused the row (the filter missed the
   stored document, so the upsert tried to insert); on an insert (a create): the id is
   stored, live (refused) or as a tombstone (refused, or to be replaced if older);

@@ -10,6 +10,7 @@ error; tombstones are three keys; reads, updates and deletes leave tombstones al
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -244,3 +245,18 @@ async def test_creates_are_inserts_and_an_older_tombstone_is_replaced(env: Env) 
     assert env.commands.names == ["insert", "find", "update"]  # the tombstone replaced
     got = {r["id"]: r[REV] for r in await adapter.get(schema, ["old", "new", "n0", "fresh"])}
     assert got == {"old": r3, "n0": r1, "fresh": r3}
+
+
+async def test_concurrent_writers_converge_on_the_newest_revision(env: Env) -> None:
+    adapter, schema = await env.on("main")
+    revs = [next_revision() for _ in range(12)]
+    order = revs[::2] + revs[1::2]  # not in revision order
+
+    async def one(rev: str) -> list[str]:
+        return await adapter.write(schema, [full(f"k{j}", rev, s=rev) for j in range(5)])
+
+    results = await asyncio.gather(*(one(rev) for rev in order))
+    newest = max(revs)
+    assert results[order.index(newest)] == []  # the newest write is never refused
+    for got in await adapter.get(schema, [f"k{j}" for j in range(5)]):
+        assert got[REV] == newest and got["s"] == newest

@@ -49,6 +49,7 @@ from ...query.ast import (
     Xor,
 )
 from ...query.compiler import Compiler
+from ..base import DELETED, REV
 
 __all__ = [
     "MATCH_NOTHING",
@@ -56,6 +57,7 @@ __all__ = [
     "MongoFilterCompiler",
     "canonical",
     "needs_canonical",
+    "requires_a_field",
     "stored_path",
 ]
 
@@ -66,6 +68,7 @@ MATCH_NOTHING: Filter = {"$nor": [{}]}
 _NOT_ARRAY: Filter = {"$not": {"$type": "array"}}
 _ARRAY_KINDS = frozenset({"list", "any"})
 _MS = timedelta(milliseconds=1)
+_RESERVED = frozenset({"_id", REV, DELETED})  # document keys the adapter itself uses
 
 
 def canonical(value: Any) -> Any:
@@ -90,16 +93,25 @@ def stored_path(schema_model: str, logical: str, stored: str) -> str:
     """The document key of a field: ``_id`` for ``id``; refuse names Mongo reads as paths.
 
     Raises:
-        QueryError: ``stored`` starts with ``$``, contains ``.`` or NUL, or is ``_id``
-            for a field other than ``id`` (Mongo would read it as an operator, a dotted
-            path or the primary key).
+        QueryError: ``stored`` starts with ``$``, contains ``.`` or NUL, or is ``_id``,
+            ``_rev`` or ``_del`` for a field other than ``id`` / the revision (Mongo
+            would read it as an operator, a dotted path or the primary key; the adapter
+            keeps revisions and deletion times under the last two).
     """
     if logical == "id":
         return "_id"
-    if not stored or stored.startswith("$") or "." in stored or "\0" in stored or stored == "_id":
+    if logical == REV and stored == REV:
+        return REV
+    if (
+        not stored
+        or stored.startswith("$")
+        or "." in stored
+        or "\0" in stored
+        or stored in _RESERVED
+    ):
         raise QueryError(
             f"{schema_model}.{logical}: stored name {stored!r} cannot be a MongoDB field name "
-            "(no leading '$', no '.', not '_id')"
+            "(no leading '$', no '.', not '_id', '_rev' or '_del')"
         )
     return stored
 
@@ -313,3 +325,47 @@ def needs_canonical(spec: FieldSpec) -> bool:
     return spec.kind in ("dict", "any") or (
         spec.kind == "list" and spec.item_kind in ("dict", "any", "list")
     )
+
+
+# Operators that never match a missing field whatever their operand, and those that do
+# not as long as their operand is not null (``$gte: null`` matches missing, say).
+_NEVER_MISSING = frozenset({"$regex", "$elemMatch", "$type", "$size", "$all", "$mod"})
+_UNLESS_NULL = frozenset({"$eq", "$gt", "$gte", "$lt", "$lte"})
+
+
+def requires_a_field(flt: Filter) -> bool:
+    """Whether ``flt`` can only match documents holding some declared field.
+
+    A tombstone holds ``_id``, ``_rev`` and ``_del`` only, so such a filter never matches
+    one and needs no ``_del`` condition, which would cost the server a check per
+    document (about a tenth of a query's time on SecantusDB). Conservative: False
+    whenever unsure (``$nor``, ``$not``, conditions on ``_id`` or ``_rev``).
+    """
+    for key, cond in flt.items():
+        if key == "$and":
+            if any(requires_a_field(part) for part in cond):
+                return True
+        elif key == "$or":
+            if cond and all(requires_a_field(part) for part in cond):
+                return True
+        elif key.startswith("$") or key in _RESERVED:
+            continue
+        elif isinstance(cond, dict) and _operators_need_value(cond):
+            return True
+    return False
+
+
+def _operators_need_value(ops: Filter) -> bool:
+    """Whether one field's (ANDed) operators all fail on a missing value."""
+    for op, operand in ops.items():
+        if op in _NEVER_MISSING or (op == "$exists" and operand is True):
+            return True
+        if op in _UNLESS_NULL and operand is not None:
+            return True
+        if op == "$ne" and operand is None:
+            return True
+        if op == "$in" and isinstance(operand, list) and None not in operand:
+            return True
+        if op == "$nin" and isinstance(operand, list) and None in operand:
+            return True
+    return False

@@ -35,10 +35,12 @@ class FlakySearch(MemoryAdapter):
         schema: da.CollectionSchema,
         rows: Sequence[dict[str, Any]],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         # Every entity write (insert, update, delete) is one revision-guarded write.
         self._check()
-        return await super().write(schema, rows, expect)
+        return await super().write(schema, rows, expect, fresh=fresh)
 
 
 async def main(folder: Path) -> None:

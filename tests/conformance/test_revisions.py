@@ -38,11 +38,13 @@ class Failing:
         adapter = db.orm.data_sources["aux"].adapter
         real = adapter.write
 
-        async def write(schema: Any, rows: Sequence[Any], expect: Any = None) -> list[str]:
+        async def write(
+            schema: Any, rows: Sequence[Any], expect: Any = None, **hints: Any
+        ) -> list[str]:
             self.calls += 1
             if self.down:
                 raise da.ConnectionLost("aux", "connection reset by peer")
-            return await real(schema, rows, expect)
+            return await real(schema, rows, expect, **hints)
 
         monkeypatch.setattr(adapter, "write", write)
 
@@ -316,8 +318,10 @@ async def test_compensation_reaches_a_source_whose_outcome_is_unknown(
     real = adapter.write
     lose = {"reply": True}
 
-    async def write(schema: Any, rows: Sequence[Any], expect: Any = None) -> list[str]:
-        refused = await real(schema, rows, expect)
+    async def write(
+        schema: Any, rows: Sequence[Any], expect: Any = None, **hints: Any
+    ) -> list[str]:
+        refused = await real(schema, rows, expect, **hints)
         if lose["reply"]:
             lose["reply"] = False
             raise da.ConnectionLost("aux", "connection reset after the write")

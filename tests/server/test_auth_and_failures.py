@@ -29,7 +29,7 @@ class FailingMemory(MemoryAdapter):
         raise self.failure
 
     async def write(
-        self, schema: CollectionSchema, rows: Sequence[Row], expect: Any = None
+        self, schema: CollectionSchema, rows: Sequence[Row], expect: Any = None, **hints: Any
     ) -> list[str]:
         raise RuntimeError(f"driver bug while talking to {SECRET_URL}")
 

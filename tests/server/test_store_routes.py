@@ -35,9 +35,11 @@ class RecordingMemory(MemoryAdapter):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         self.calls.append("write")
-        return await super().write(schema, rows, expect)
+        return await super().write(schema, rows, expect, fresh=fresh)
 
     async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
         self.calls.append("revisions")

@@ -41,9 +41,11 @@ class GatedAdapter(MemoryAdapter):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         await self._gate()
-        return await super().write(schema, rows, expect)
+        return await super().write(schema, rows, expect, fresh=fresh)
 
 
 def make(**gates: dict[str, Any]) -> tuple[da.Diaspora, Any]:

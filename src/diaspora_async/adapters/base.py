@@ -159,6 +159,8 @@ class Adapter(ABC):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         """Conditionally upsert ``rows``; return the ids of the rows refused.
 
@@ -177,6 +179,11 @@ class Adapter(ABC):
         (absent, or a tombstone older than the row); a string applies it iff the store
         holds a live copy whose revision is exactly that string ("" matches a
         pre-revision row, whose revision is None).
+
+        ``fresh`` is a hint, never a change of meaning: the caller believes no row's id is
+        stored (entities spawned here and never written). A store where an insert is much
+        cheaper than a guarded upsert may try plain inserts first and apply the guard to
+        the rows whose id turned out to be stored; the others ignore it.
 
         One round trip per batch where the store allows it, the guard inside the same
         statement or script; transactional stores apply the batch atomically. A unique

@@ -281,6 +281,8 @@ class HTTPAdapter(Adapter):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         """One ``POST /{c}/_write`` with every row (and expectation), split only above
         ``max_body``; returns the ids the server's store refused.

@@ -111,6 +111,8 @@ class MemoryAdapter(Adapter):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         """Apply each row the revision guard admits, all of them at once (no await)."""
         table = self._table(schema)

@@ -73,16 +73,20 @@ def persist(
     concurrency on the first source (written first; ``ConflictError``).
     """
     policy = policy_for(meta, on_error)
-    revision = next_revision(entities[0]._rev if len(entities) == 1 else _newest(entities))
+    if len(entities) == 1:
+        e = entities[0]
+        revision = next_revision(e._rev)
+        fresh = e._rev is None and e._base is None
+    else:
+        revision = next_revision(newest([e._rev for e in entities]))
+        fresh = all(e._rev is None and e._base is None for e in entities)
     if len(sources) == 1 and policy != "queue" and not check:
         # One source, nothing to compensate or queue: the caller awaits the part
         # directly (no coroutine of this function's own on the single-entity hot path).
-        return _persist_in(meta, entities, sources[0], skip_events, validated, revision)
-    return _persist_all(meta, entities, sources, skip_events, policy, validated, revision, check)
-
-
-def _newest(entities: Sequence[EntityCore]) -> str | None:
-    return newest([e._rev for e in entities])
+        return _persist_in(meta, entities, sources[0], skip_events, validated, revision, fresh)
+    return _persist_all(
+        meta, entities, sources, skip_events, policy, validated, revision, check, fresh
+    )
 
 
 async def _persist_all(
@@ -94,6 +98,7 @@ async def _persist_all(
     validated: bool,
     revision: str,
     check: bool,
+    fresh: bool,
 ) -> None:
     prior = [(e._rev, e._base) for e in entities]
     # Stamped before any part runs, so the intents of a call whose every part fails
@@ -103,14 +108,16 @@ async def _persist_all(
 
     async def part(source: str) -> None:
         attempted.add(source)
-        await _persist_in(meta, entities, source, skip_events, validated, revision)
+        await _persist_in(meta, entities, source, skip_events, validated, revision, fresh)
 
     rest = sources
     if check:
         rest = sources[1:]
         expect = [_expected(r, b) for r, b in prior]
         try:
-            await _persist_in(meta, entities, sources[0], skip_events, validated, revision, expect)
+            await _persist_in(
+                meta, entities, sources[0], skip_events, validated, revision, fresh, expect
+            )
         except ConflictError:
             for e, (rev, base) in zip(entities, prior, strict=True):
                 if sources[0] not in e._confirmed or e._confirmed[sources[0]] is not e._base:
@@ -152,9 +159,11 @@ async def _persist_in(
     skip_events: bool,
     validated: bool,
     revision: str,
+    fresh: bool,
     expect: list[str | None] | None = None,
 ) -> None:
-    """One source's part of ``persist``."""
+    """One source's part of ``persist``; ``fresh``: no entity was ever stored (the
+    adapter's hint that plain inserts will do)."""
     events = not skip_events and meta.has_hooks
     if events:
         await meta.fire("before_persist", entities, source)
@@ -180,7 +189,10 @@ async def _persist_in(
         wanted = None if expect is None else [expect[i] for i in _positions(entities, written)]
         begin(written, source)
         try:
-            refused = await adapter.write(schema, rows, wanted)
+            if fresh and wanted is None:
+                refused = await adapter.write(schema, rows, fresh=True)
+            else:
+                refused = await adapter.write(schema, rows, wanted)
         finally:
             end(written, source)
         skip = set(refused) if refused else ()

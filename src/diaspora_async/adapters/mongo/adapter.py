@@ -197,6 +197,8 @@ class MongoAdapter(Adapter):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         """One unordered ``bulk_write`` of guarded ``ReplaceOne`` ops, creates (rows
         expecting no live copy) as ``InsertOne`` (see ``MongoCollection.write_ops``; a
@@ -217,7 +219,9 @@ class MongoAdapter(Adapter):
             if attempt:  # the rows to retry only
                 batch = [rows[i] for i in pending]
                 wanted = None if expect is None else [expect[i] for i in pending]
-            ops, plain = c.write_ops(batch, wanted, fresh=not attempt)
+            ops, plain = c.write_ops(
+                batch, wanted, fresh=not attempt, insert_first=fresh and not attempt
+            )
             failure: perr.BulkWriteError | None = None
             async with self._borrow():
                 try:
@@ -246,6 +250,8 @@ class MongoAdapter(Adapter):
                 if not admits(stored, row[REV], wanted, i):
                     refused.append(pending[i])
                 elif i in outcome.clashes:
+                    if fresh and not attempt:  # undo the creates of this batch, as
+                        await self._undo_inserts(c, batch, outcome)  # insert() does
                     raise IntegrityError(
                         self.name, f"duplicate key: {outcome.clashes[i]}"
                     ) from failure
@@ -257,6 +263,15 @@ class MongoAdapter(Adapter):
         else:
             refused += pending  # still racing after every attempt: refused, never forced
         return [rows[i]["id"] for i in sorted(refused)]
+
+    async def _undo_inserts(self, c: Any, batch: Sequence[Row], outcome: Any) -> None:
+        """Delete what a batch of plain inserts (the ``fresh`` hint) created before a
+        unique clash: those ids were absent, so the store is as it was before the call."""
+        failed = set(outcome.suspects())
+        made = [row["id"] for i, row in enumerate(batch) if i not in failed]
+        if made:
+            async with self._borrow():
+                await c.coll.delete_many({"_id": {"$in": made}})
 
     async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
         """One ``find`` by id, tombstones included, projected to ``_rev`` and ``_del``."""

@@ -116,7 +116,11 @@ class MongoCollection:
         return flt
 
     def write_ops(
-        self, rows: Sequence[Row], expect: Sequence[str | None] | None, fresh: bool = True
+        self,
+        rows: Sequence[Row],
+        expect: Sequence[str | None] | None,
+        fresh: bool = True,
+        insert_first: bool = False,
     ) -> tuple[list[WriteOp], list[int]]:
         """One op per row, the revision guard in its filter; also the indexes of the
         plain replaces among them (no upsert: rows expecting a revision).
@@ -146,6 +150,9 @@ class MongoCollection:
             else:
                 doc = encode(row)
             if expect is None:
+                if insert_first:  # believed new: a stored id fails like a refusal, and
+                    ops.append(InsertOne(doc))  # the caller retries it guarded
+                    continue
                 flt: Filter = {"_id": row["id"], REV: {"$not": {"$gte": rev}}}
             elif (wanted := expect[i]) is None:  # no live copy: absent or an older tombstone
                 if fresh:

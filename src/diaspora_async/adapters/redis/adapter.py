@@ -330,6 +330,8 @@ class RedisAdapter(Adapter):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         """Revision-guarded upsert of every row in one script run (guard, unique checks
         and index maintenance inside it); returns the ids refused, replays left out.

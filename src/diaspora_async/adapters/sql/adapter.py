@@ -29,6 +29,7 @@ from ..base import REV, Adapter, CollectionSchema, Revision, Row
 from ..pool import Pool
 from .dialect import Dialect
 from .plan import TablePlan
+from .upsert import WritePlan
 
 __all__ = ["SQLAdapter", "Statement"]
 
@@ -52,6 +53,7 @@ class SQLAdapter(Adapter):
         super().__init__(name, config)
         # id(schema) -> plan; the plan holds its schema, so an id is never reused meanwhile.
         self._plans: dict[int, TablePlan] = {}
+        self._writes: dict[int, WritePlan] = {}  # built on a table's first write
         self._max_chars: int | None = None  # bound on one INSERT's text (MySQL packets)
 
     async def close(self) -> None:
@@ -109,11 +111,20 @@ class SQLAdapter(Adapter):
             return plan
         if len(self._plans) > 1024:  # schemas are per (model, connect); keep it bounded
             self._plans.clear()
+            self._writes.clear()
         types, suffix, inline = self._types()
         plan = self._plans[id(schema)] = TablePlan(schema, self.dialect, types, suffix, inline)
         return plan
 
     # -- contract ----------------------------------------------------------------------
+    def _write_plan(self, schema: CollectionSchema) -> WritePlan:
+        """The revision-guarded upserts of ``schema``'s table (built on first use)."""
+        writes = self._writes.get(id(schema))
+        if writes is None:
+            plan = self.plan(schema)
+            writes = self._writes[id(schema)] = WritePlan(plan, plan.alias)
+        return writes
+
     async def ensure_schema(self, schema: CollectionSchema) -> None:
         """CREATE TABLE IF NOT EXISTS with typed columns and the declared indexes; a table
         created before revisions existed gets the revision columns added (its rows then
@@ -138,6 +149,7 @@ class SQLAdapter(Adapter):
         """DROP TABLE IF EXISTS (indexes go with it)."""
         await self._script([self.plan(schema).drop()])
         self._plans.pop(id(schema), None)
+        self._writes.pop(id(schema), None)
 
     # insert/update/delete are plain functions returning the driver call's coroutine:
     # one coroutine less on every write (they only build statements before it).
@@ -159,12 +171,14 @@ class SQLAdapter(Adapter):
         schema: CollectionSchema,
         rows: Sequence[Row],
         expect: Sequence[str | None] | None = None,
+        *,
+        fresh: bool = False,
     ) -> list[str]:
         """Guarded multi-row upserts, chunked like ``insert`` (one statement per chunk,
         one transaction); ``expect``: one statement per row, one transaction."""
         if not rows:
             return []
-        writes = self.plan(schema).writes
+        writes = self._write_plan(schema)
         if expect is not None:
             missed = await self._run_each(writes.expecting(rows, expect))
         elif len(rows) <= self.chunk_rows:

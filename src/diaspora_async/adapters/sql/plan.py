@@ -10,7 +10,8 @@ keys), so the hot paths only format parameters, never SQL.
 Revisions (``base.py``): every table also has the revision column ``_rev`` (returned with
 every row) and the deletion time ``_del`` (set only in tombstones). Every read, count,
 update and ``delete_where`` carries the live-row test ``_del IS NULL``; the guarded
-writes themselves are in ``upsert.py``.
+writes themselves are in ``upsert.py`` (a ``WritePlan`` per table plan, kept by the
+adapter).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from ..base import DELETED, REV, CollectionSchema, Row
 from .compile import compile_where
 from .dialect import Dialect
 from .json import JSON_KINDS, from_json, str_list_to_json, to_json
-from .upsert import WritePlan
 
 __all__ = ["TablePlan"]
 
@@ -111,8 +111,8 @@ class TablePlan:
         # itemgetter of one name returns the value itself, not a 1-tuple
         self._getter = getter if len(self.names) > 1 else lambda row: (getter(row),)
         self.rgetter = operator.itemgetter(*self.rnames)
-        self._alias = types.get("upsert_alias")
-        self._writes: WritePlan | None = None
+        #: How an upsert names the offered row (MySQL 8's alias; None: ``VALUES()``).
+        self.alias = types.get("upsert_alias")
         self._sql: dict[Any, str] = {}
         self._update_one: dict[tuple[str, ...], str] = {}  # field names -> single-row UPDATE
 
@@ -229,13 +229,6 @@ class TablePlan:
             name: f"ALTER TABLE {self.table} ADD COLUMN {col} {kind}"
             for name, (col, kind) in zip(names, self._revision_columns(types), strict=True)
         }
-
-    @property
-    def writes(self) -> WritePlan:
-        """The table's revision-guarded upserts (built on the first write)."""
-        if self._writes is None:
-            self._writes = WritePlan(self, self._alias)
-        return self._writes
 
     def revisions(self, ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
         """SELECTs of ``(id, revision, is a tombstone)`` by id, tombstones included."""

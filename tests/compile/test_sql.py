@@ -16,11 +16,17 @@ import diaspora_async as da
 from diaspora_async.adapters.sql.mysql import MySQLAdapter
 from diaspora_async.adapters.sql.plan import TablePlan
 from diaspora_async.adapters.sql.sqlite import SQLiteAdapter
+from diaspora_async.adapters.sql.upsert import WritePlan
 from diaspora_async.errors import QueryError
 from diaspora_async.query.ast import Equal, Query, SortKey
 from diaspora_async.query.parse import parse_query, parse_where
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def writes(plan: TablePlan) -> WritePlan:
+    """The table's guarded upserts, as the adapter builds them."""
+    return WritePlan(plan, plan.alias)
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +355,7 @@ def test_write_is_one_guarded_upsert() -> None:
     rev = "0" * 24
     live = {"id": "a", "_rev": rev, "s": "x", "u": None}
     tomb = {"id": "b", "_rev": rev, "_del": WHEN}
-    ((sql, params),) = plans["sqlite"].writes.write([live, tomb], None)
+    ((sql, params),) = writes(plans["sqlite"]).write([live, tomb], None)
     assert sql == (
         'INSERT INTO "w" ("id", "s", "u", "_rev", "_del") VALUES (?, ?, ?, ?, ?), '
         '(?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "s" = excluded."s", '
@@ -358,11 +364,11 @@ def test_write_is_one_guarded_upsert() -> None:
     )
     assert params == ["a", "x", None, rev, None, "b", None, None, rev, "2024-01-02 03:04:05.678000"]
     # live rows only: the deletion time is the literal NULL
-    ((sql, params),) = plans["sqlite"].writes.write([live], None)
+    ((sql, params),) = writes(plans["sqlite"]).write([live], None)
     assert "VALUES (?, ?, ?, ?, NULL) ON CONFLICT" in sql and params == ["a", "x", None, rev]
     guard = "IF(COALESCE(`_rev`, '') < VALUES(`_rev`), 2, 1)"
     flag = f"IF(LAST_INSERT_ID((LAST_INSERT_ID() & 1) | {guard}), `id`, `id`)"
-    ((sql, _),) = plans["mariadb"].writes.write([live, live], None)
+    ((sql, _),) = writes(plans["mariadb"]).write([live, live], None)
     assert sql == (
         "INSERT INTO `w` (`id`, `s`, `u`, `_rev`, `_del`) VALUES "
         "(IF(LAST_INSERT_ID(0), NULL, %s), %s, %s, %s, NULL), (%s, %s, %s, %s, NULL) "
@@ -373,7 +379,7 @@ def test_write_is_one_guarded_upsert() -> None:
         "`_del` = IF(LAST_INSERT_ID() & 2, VALUES(`_del`), `_del`), "
         "`_rev` = IF(LAST_INSERT_ID() & 2, VALUES(`_rev`), `_rev`)"
     )
-    ((sql, _),) = plans["mysql8"].writes.write([live], None)
+    ((sql, _),) = writes(plans["mysql8"]).write([live], None)
     assert "NULL) AS `_new` ON DUPLICATE KEY UPDATE `id` = IF(`id` = `_new`.`id`, " in sql
     assert "VALUES(" not in sql.split(" ON ")[1]
 
@@ -382,7 +388,7 @@ def test_expectations_are_one_statement_per_row() -> None:
     plans = _small_plans()
     rev, old = "1" * 24, "0" * 24
     rows = [{"id": "a", "_rev": rev, "s": "x"}, {"id": "b", "_rev": rev, "_del": WHEN}]
-    (upsert, is_upsert), (update, is_update) = plans["sqlite"].writes.expecting(rows, [None, old])
+    (upsert, is_upsert), (update, is_update) = writes(plans["sqlite"]).expecting(rows, [None, old])
     assert is_upsert and not is_update
     assert upsert[0].endswith(
         """WHERE "w"."_del" IS NOT NULL AND COALESCE("w"."_rev", '') < excluded."_rev\""""

@@ -20,6 +20,7 @@ TEST_DEPS = [
     "fastapi>=0.115",
     "aiohttp>=3.10",
     "uvicorn>=0.30",
+    "pytest-cov>=5",
 ]
 
 
@@ -44,7 +45,7 @@ def coverage(session: nox.Session) -> None:
     A session of its own, not ``--cov`` in ``tests``: tracing nearly doubles the run time.
     Needs every service up (``nox -s services``), or the skipped tests lower the total.
     """
-    session.install("-e", ".[all]", *TEST_DEPS, "pytest-cov>=5")
+    session.install("-e", ".[all]", *TEST_DEPS)
     session.run("pytest", "--cov", "--cov-report=term", *session.posargs)
 
 

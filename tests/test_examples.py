@@ -50,7 +50,7 @@ def test_02_fanout_errors() -> None:
     assert "states: main=SYNC search=ORPHAN" in out
     assert "compensated: ['main']" in out
     assert "queued: ['search']" in out
-    assert "replayed: {'replayed': 1, 'failed': 0}" in out
+    assert "replayed: {'replayed': 1, 'failed': 0, 'dead': 0}" in out
     assert "search has it now: True" in out
 
 

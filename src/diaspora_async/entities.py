@@ -74,6 +74,7 @@ class Entity(EntityCore):
         skip_events: bool = False,
         on_error: str | None = None,
         check: bool = False,
+        defer: Any = None,
     ) -> Self:
         """Write the entity to one or several sources, concurrently.
 
@@ -92,6 +93,9 @@ class Entity(EntityCore):
                 written first, and only if it still holds the revision this entity was
                 read or last written with; otherwise ``ConflictError`` and nothing else
                 is written.
+            defer: sources to write later, by the outbox's relay (write-behind): the
+                call returns once the other sources are written and the deferred
+                writes are recorded as durable intents. Needs an outbox.
 
         Raises:
             ValidationError: before any write, if the attributes do not fit the model.
@@ -100,11 +104,11 @@ class Entity(EntityCore):
             FanOutError: with several sources, if any failed (states tell which).
         """
         meta = type(self).__meta__
-        sources = meta.sources_for(source)
+        sources, deferred = meta.targets(source, defer)
         validated = len(sources) > 1
         if validated:
             self.validate()  # bad data fails here, before any source is touched
-        await persist(meta, [self], sources, skip_events, on_error, validated, check)
+        await persist(meta, [self], sources, skip_events, on_error, validated, check, deferred)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
@@ -191,12 +195,14 @@ class EntitySet(Sequence[E], Generic[E]):
         skip_events: bool = False,
         on_error: str | None = None,
         check: bool = False,
+        defer: Any = None,
     ) -> Self:
-        """Persist every entity: per source, one batched revision-guarded write."""
+        """Persist every entity: per source, one batched revision-guarded write
+        (``defer``: sources left to the relay, as for ``Entity.persist``)."""
         meta = self._model.__meta__
-        sources = meta.sources_for(source)
+        sources, deferred = meta.targets(source, defer)
         validate_all(meta, self._items)  # nothing is written if any is invalid
-        await persist(meta, self._items, sources, skip_events, on_error, True, check)
+        await persist(meta, self._items, sources, skip_events, on_error, True, check, deferred)
         return self
 
     async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:

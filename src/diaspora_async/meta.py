@@ -144,6 +144,15 @@ class ModelMeta:
             return names
         raise ConfigError(f"source must be a name, a non-empty list or da.ALL, got {source!r}")
 
+    def targets(self, source: Any, defer: Any) -> tuple[list[str], list[str]]:
+        """The sources of a write and, among them, the deferred ones (``defer=``: a name
+        or a list, added to the targets if not named by ``source``)."""
+        sources = self.sources_for(source)
+        if defer is None or (isinstance(defer, list | tuple) and not defer):
+            return sources, []
+        deferred = self.sources_for([defer] if isinstance(defer, str) else defer)
+        return list(dict.fromkeys([*sources, *deferred])), deferred
+
     def _unknown(self, source: Any) -> UnknownDataSource:
         declared = ", ".join(self.source_names) or "none"
         return UnknownDataSource(

@@ -304,6 +304,23 @@ class Model(Entity):
                 return
             skip += size
 
+    @classmethod
+    async def pending(cls, source: str | None = None) -> list[dict[str, Any]]:
+        """This model's writes not yet delivered (``on_error="queue"``, ``defer=``):
+        per intent ``entity_id``, ``source``, ``operation`` ("persist"/"destroy"),
+        ``revision``, ``attempts``, ``last_error``, ``dead`` and ``created``, oldest
+        first; ``source`` keeps one source's only."""
+        meta = cls.__meta__
+        if source is not None:
+            meta.sources_for(source)  # a source of this model, or UnknownDataSource
+        rows = await meta.catalog.outbox.pending(meta.name, source)
+        return [
+            {"entity_id": r["entity_id"], "source": r["source"], "operation": r["op"],
+             "revision": r["revision"], "attempts": r["attempts"] or 0,
+             "last_error": r["last_error"], "dead": bool(r["dead"]), "created": r["created"]}
+            for r in rows
+        ]  # fmt: skip
+
     # -- sync --------------------------------------------------------------------------
     @classmethod
     async def sync(

@@ -22,6 +22,7 @@ from .declare import declare_model
 from .errors import ConfigError, DiasporaError, FanOutError, UnknownDataSource
 from .models import Model as ModelBase
 from .ops.outbox import Outbox
+from .ops.relay import Relay
 from .sources import DEFAULT_RETENTION, Catalog, DataSource, no_outbox, retention_of
 
 __all__ = ["DataSource", "Diaspora"]
@@ -179,10 +180,45 @@ class Diaspora:
             raise no_outbox()
         return self._outbox
 
-    def use_outbox(self, source: str, collection: str = "diaspora_outbox") -> None:
-        """Record failed writes of ``on_error="queue"`` in ``source`` (e.g. a sqlite file)."""
-        self._outbox = Outbox(self.catalog, source, collection)
+    def use_outbox(
+        self,
+        source: str,
+        collection: str = "diaspora_outbox",
+        *,
+        max_attempts: int = 10,
+        lease: float = 30.0,
+        backoff: tuple[float, float] = (0.5, 60.0),
+    ) -> None:
+        """Keep the write-ahead intents of ``on_error="queue"`` and ``defer=`` writes in
+        ``source`` (e.g. a SQLite file: it survives restarts); see DESIGN.md 6.2.
+
+        Args:
+            max_attempts: failed deliveries after which an intent is dead (kept, listed
+                by ``pending``, revived with ``orm.outbox.revive()``).
+            lease: seconds a relay holds the intents it claimed (one relay at a time
+                delivers an intent; a lease outlives a relay that died).
+            backoff: (first, longest) seconds before a failed intent is retried,
+                doubling per attempt.
+        """
+        self._outbox = Outbox(
+            self.catalog, source, collection, max_attempts=max_attempts, lease=lease,
+            backoff=backoff,
+        )  # fmt: skip
         self.catalog.outbox_port = self._outbox
+
+    def relay(self, interval: float = 1.0, batch_size: int = 500) -> Relay:
+        """A background deliverer of the outbox: ``async with orm.relay(): ...``.
+
+        Passes run every ``interval`` seconds (at once after a full batch); each claims
+        up to ``batch_size`` due intents and sends them as one guarded write per
+        (model, source). Any number of relays (and processes) may run at once.
+        """
+        return Relay(self.outbox, interval, batch_size)
+
+    async def outbox_stats(self) -> list[dict[str, Any]]:
+        """Per (model, source): ``pending`` and ``dead`` intents and ``oldest_age``
+        (seconds since the oldest pending one was recorded)."""
+        return await self.outbox.stats()
 
     async def purge_tombstones(self, older_than: timedelta | None = None) -> dict[str, int]:
         """Remove the tombstones of deleted entities older than each source's
@@ -204,5 +240,6 @@ class Diaspora:
         return removed
 
     async def replay_outbox(self) -> dict[str, int]:
-        """Replay queued writes; returns ``{"replayed": n, "failed": m}``."""
+        """Deliver every pending intent now (ignoring backoff; leased ones are left to
+        their relay): ``{"replayed": n, "failed": m, "dead": d}`` in intents."""
         return await self.outbox.replay()

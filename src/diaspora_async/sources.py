@@ -165,9 +165,20 @@ class OutboxPort(Protocol):
         what: str,
         items: Sequence[tuple[str, dict[str, Any] | None, str]],
         sources: Sequence[str],
-    ) -> None:
-        """Queue ``what`` of each ``(id, attributes, revision)`` item for each source
-        (attributes None: a delete)."""
+    ) -> list[str]:
+        """Write ahead ``what`` of each ``(id, attributes, revision)`` item for each
+        source (attributes None: a delete); the intents' ids, source-major."""
+
+    async def ack(self, ids: Sequence[str]) -> None:
+        """Remove delivered intents."""
+
+    async def note_failure(self, ids: Sequence[str], error: BaseException) -> None:
+        """Record why the intents' write failed (they stay, for delivery)."""
+
+    async def pending(
+        self, model: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The intents not delivered yet."""
 
 
 class Catalog:

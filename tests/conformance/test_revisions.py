@@ -280,7 +280,7 @@ async def test_model_level_update_queues_the_failed_source(db: DB, aux_down: Fai
     assert info.value.succeeded == ["main"] and info.value.queued == ["aux"]
     assert [(p["source"], p["op"]) for p in await db.orm.outbox.pending()] == [("aux", "persist")]
     aux_down.down = False
-    assert await db.orm.replay_outbox() == {"replayed": 1, "failed": 0}
+    assert await db.orm.replay_outbox() == {"replayed": 1, "failed": 0, "dead": 0}
     for source in ("main", "aux"):
         found = await db.Article.find(a.id, source=source)
         assert found is not None and found.views == 2
@@ -306,7 +306,7 @@ async def test_single_source_queue_is_queued(db: DB, aux_down: Failing) -> None:
     (entry,) = await db.orm.outbox.pending()
     assert entry["source"] == "aux" and entry[REV] is not None
     aux_down.down = False
-    assert await db.orm.replay_outbox() == {"replayed": 1, "failed": 0}
+    assert await db.orm.replay_outbox() == {"replayed": 1, "failed": 0, "dead": 0}
     assert await db.Article.count(source="aux") == 1
 
 
@@ -348,7 +348,7 @@ async def test_replay_of_a_stale_entry_is_a_no_op(db: DB) -> None:
     a.title = "v2"
     await a.persist()
     await db.orm.outbox.record("Article", "persist", [old], ["main"])  # type: ignore[list-item]
-    assert await db.orm.replay_outbox() == {"replayed": 1, "failed": 0}
+    assert await db.orm.replay_outbox() == {"replayed": 1, "failed": 0, "dead": 0}
     found = await db.Article.find(a.id)
     assert found is not None and found.title == "v2" and found.revision == a.revision
 

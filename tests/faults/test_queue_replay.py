@@ -159,7 +159,7 @@ async def test_resets_on_two_of_three_stores_end_identical_after_replay() -> Non
                     tombs = await adapter.revisions(schema, sorted(gone))
                     assert all(tombs[i] == (held[i].revision, True) for i in gone), source
                 # a second replay of nothing changes nothing
-                assert await orm.replay_outbox() == {"replayed": 0, "failed": 0}
+                assert await orm.replay_outbox() == {"replayed": 0, "failed": 0, "dead": 0}
             finally:
                 for source in ("db", "cache"):
                     adapter, schema = await FaultItem.__meta__.target(source)

@@ -130,9 +130,13 @@ async def test_queue_policy_records_and_replays_nothing_lost() -> None:
         assert [(p["source"], p["op"], p["entity_id"]) for p in pending] == [
             ("b", "persist", item.id)
         ]
-        assert await orm.replay_outbox() == {"replayed": 0, "failed": 1}  # b is still down
+        assert await orm.replay_outbox() == {
+            "replayed": 0,
+            "failed": 1,
+            "dead": 0,
+        }  # b is still down
         orm.data_sources["b"].adapter.fail = None  # type: ignore[attr-defined]
-        assert await orm.replay_outbox() == {"replayed": 1, "failed": 0}
+        assert await orm.replay_outbox() == {"replayed": 1, "failed": 0, "dead": 0}
         assert await orm.outbox.pending() == []
         found = await Item.find(item.id, source="b")
         assert found is not None and found.name == "x"

@@ -117,11 +117,27 @@ async def run(
     attempted: set[str],
     compensate: Compensate,
     intents: Intents,
+    deferred: Sequence[str] = (),
 ) -> None:
     """Run ``part`` on every source, then apply ``policy`` if any failed (and re-raise).
 
-    ``attempted``: filled by the parts with the sources whose write was sent.
+    ``attempted``: filled by the parts with the sources whose write was sent. Under
+    ``"queue"``, and for ``deferred`` sources (written later, by a relay), the intents
+    are recorded in the outbox before any write (write-ahead, DESIGN.md 6.2) and
+    removed for each source that confirmed.
     """
+    items = intents() if policy == "queue" or deferred else ()
+    ahead = [*sources, *deferred] if policy == "queue" else list(deferred)
+    ids: list[str] = []
+    if ahead:
+        ids = await meta.catalog.outbox.record(meta.name, what, items, ahead)
+    if not sources:
+        return
+
+    def of(source: str) -> list[str]:  # the intents recorded for one source
+        j = ahead.index(source)
+        return ids[j * len(items) : (j + 1) * len(items)]
+
     try:
         await fan_out(sources, part, f"{what} {meta.name}")
     except FanOutError as exc:
@@ -134,13 +150,32 @@ async def run(
                 else:  # best effort: report, keep going
                     exc.add_note(f"compensation on {source!r} failed: {undo_exc!r}")
         elif policy == "queue":
-            failed = [s for s, e in exc.failed.items() if _queueable(e)]
-            if failed:
-                await meta.catalog.outbox.record(meta.name, what, intents(), failed)
-                exc.queued.extend(failed)
+            await _settle(meta, exc.failed, of, [s for s in sources if s not in exc.failed])
+            exc.queued.extend(s for s, e in exc.failed.items() if _queueable(e))
         raise
-    except DiasporaError as exc:  # one source: its own error, queued under "queue"
-        if policy == "queue" and _queueable(exc):
-            await meta.catalog.outbox.record(meta.name, what, intents(), sources)
-            exc.add_note(f"queued in the outbox for {sources[0]!r}")
+    except DiasporaError as exc:  # one source: its own error, left queued under "queue"
+        if policy == "queue":
+            await _settle(meta, {sources[0]: exc}, of, [])
+            if _queueable(exc):
+                exc.add_note(f"queued in the outbox for {sources[0]!r}")
         raise
+    if policy == "queue":
+        await meta.catalog.outbox.ack(ids[: len(sources) * len(items)])
+
+
+async def _settle(
+    meta: ModelMeta,
+    failed: dict[str, BaseException],
+    of: Callable[[str], list[str]],
+    succeeded: list[str],
+) -> None:
+    """After a queued write failed somewhere: the intents of the sources that confirmed,
+    and of those whose failure a delivery would only repeat, go; the others stay, with
+    their error."""
+    outbox = meta.catalog.outbox
+    done = [i for s in succeeded for i in of(s)]
+    done += [i for s, e in failed.items() if not _queueable(e) for i in of(s)]
+    await outbox.ack(done)
+    for source, exc in failed.items():
+        if _queueable(exc):
+            await outbox.note_failure(of(source), exc)

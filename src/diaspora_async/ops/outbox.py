@@ -1,32 +1,42 @@
-"""The durable outbox behind ``on_error="queue"``: failed writes, kept to replay later.
+"""The durable outbox (DESIGN.md 6.2): write-ahead intents, delivered by replay or relays.
 
-When a fan-out write fails on some sources under the ``queue`` policy, ``fanout.run``
-records one entry per entity and failed source here, in a data source of the user's
-choosing (a SQLite file survives restarts), with the revision the write carried.
-``await orm.replay_outbox()`` re-sends the entries, one batched revision-guarded write
-per (model, source) and one batched removal of the delivered entries, so replay is
-idempotent and order-free: an entry older than what the store holds since (a newer
-write, a later delete) is a no-op, never an overwrite or a resurrection.
+Under ``on_error="queue"`` (and for ``defer=`` sources) a write first records one
+**intent** per entity and target source here (model, id, operation, payload, the write's
+revision), in a data source of the user's choosing (``orm.use_outbox("local")``: a
+SQLite file survives restarts); then it writes; then it removes the intents of the
+sources that confirmed. A process killed at any moment leaves every unconfirmed write
+as an intent. Delivery (``replay`` or a ``Relay``) sends them as one revision-guarded
+write per (model, source), so it is idempotent and order-free: an intent older than
+what the store holds since is a no-op, never an overwrite or a resurrection.
+
+Several deliverers may run at once (processes sharing the outbox): each intent is
+*claimed* with a lease before it is sent, by a conditional write on the intent's own
+revision (``Adapter.write`` with an expectation: a compare-and-set every store has), so
+one deliverer at a time sends it; a lease that expires (its holder died) frees it. A
+failed delivery counts an attempt, records the error and backs off exponentially;
+after ``max_attempts`` the intent is marked dead and kept, listed, not retried.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from ..adapters.base import DELETED, REV, CollectionSchema
-from ..errors import DiasporaError
+from ..adapters.base import DELETED, REV, Adapter, CollectionSchema
+from ..errors import ConfigError, DiasporaError
 from ..fields import MISSING, build_field
-from ..ids import new_id
+from ..ids import new_ids
 from ..meta import ModelMeta
 from ..query.ast import Query
-from ..query.parse import parse_sort
+from ..query.parse import parse_sort, parse_where
+from ..revisions import next_revision
 from ..sources import Catalog
 
-__all__ = ["Outbox"]
+__all__ = ["Delivery", "Outbox"]
 
 _FIELDS = {
     "model": build_field("model", str, MISSING),
@@ -34,97 +44,290 @@ _FIELDS = {
     "op": build_field("op", str, MISSING),
     "entity_id": build_field("entity_id", str, MISSING),
     "payload": build_field("payload", dict[str, Any] | None, None),
+    "revision": build_field("revision", str | None, None),
     "created": build_field("created", datetime, MISSING),
+    "attempts": build_field("attempts", int | None, None),
+    "last_error": build_field("last_error", str | None, None),
+    "due": build_field("due", datetime | None, None),
+    "lease": build_field("lease", datetime | None, None),
+    "dead": build_field("dead", bool | None, None),
 }
+_BY_ID = parse_sort(None, _FIELDS)
+
+
+@dataclass
+class Delivery:
+    """What one delivery pass (or a whole replay) did, in intents."""
+
+    replayed: int = 0
+    failed: int = 0
+    dead: int = 0
+
+    def add(self, other: Delivery) -> None:
+        self.replayed += other.replayed
+        self.failed += other.failed
+        self.dead += other.dead
+
+    def as_dict(self) -> dict[str, int]:
+        return {"replayed": self.replayed, "failed": self.failed, "dead": self.dead}
 
 
 class Outbox:
-    """Queued writes stored in one data source (``orm.use_outbox("local")``)."""
+    """Write-ahead intents stored in one data source (``orm.use_outbox("local")``).
 
-    def __init__(self, catalog: Catalog, source: str, collection: str) -> None:
+    Args:
+        max_attempts: failed deliveries after which an intent is dead (kept, listed).
+        lease: seconds a deliverer holds the intents it claimed.
+        backoff: (first, longest) wait in seconds before retrying a failed intent;
+            doubling per attempt.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        source: str,
+        collection: str,
+        *,
+        max_attempts: int = 10,
+        lease: float = 30.0,
+        backoff: tuple[float, float] = (0.5, 60.0),
+    ) -> None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ConfigError(f"outbox max_attempts must be an integer >= 1, got {max_attempts!r}")
+        if not lease > 0 or not 0 < backoff[0] <= backoff[1]:
+            raise ConfigError("outbox lease and backoff must be positive seconds")
         self.catalog = catalog
         self.source = source
         self.schema = CollectionSchema("Outbox", collection, _FIELDS)
+        self.max_attempts = max_attempts
+        self.lease = timedelta(seconds=lease)
+        self.backoff = backoff
 
-    async def _target(self) -> Any:
+    async def _target(self) -> Adapter:
         ds = self.catalog.sources.get(self.source)
         if ds is None:
-            raise DiasporaError(f"the outbox data source {self.source!r} does not exist")
+            raise ConfigError(f"the outbox data source {self.source!r} does not exist")
         await ds.ensure(self.schema)
         return ds.adapter
 
+    # -- the write path ------------------------------------------------------------------
     async def record(
         self,
         model: str,
         what: str,
         items: Sequence[tuple[str, dict[str, Any] | None, str]],
         sources: Sequence[str],
-    ) -> None:
-        """Queue ``what`` ("persist" or "destroy") of each ``(id, attributes, revision)``
-        item for each failed source (attributes are None for a destroy)."""
+    ) -> list[str]:
+        """Write ahead: one intent per ``(id, attributes or None, revision)`` item and
+        source, in one batch; returns their ids (source-major, item order)."""
         adapter = await self._target()
         now = datetime.now(UTC)
-        rows = [
-            {
-                "id": new_id(),
-                "model": model,
-                "source": source,
-                "op": what,
-                "entity_id": entity_id,
-                # JSON-safe now; the model's validator casts it back at replay.
-                "payload": None if attrs is None else to_jsonable_python(attrs),
-                # The entry's own revision column carries the write's: an outbox table
-                # made before revisions existed gains that column like any other.
-                REV: revision,
-                "created": now,
-            }
-            for source in sources
-            for entity_id, attrs, revision in items
-        ]
+        stamp = next_revision()
+        payloads = [None if attrs is None else to_jsonable_python(attrs) for _, attrs, _ in items]
+        ids = new_ids(len(items) * len(sources))
+        rows = []
+        k = 0
+        for source in sources:
+            for (entity_id, _, revision), payload in zip(items, payloads, strict=True):
+                rows.append(
+                    {
+                        "id": ids[k],
+                        REV: stamp,  # the intent's own revision: claims compare-and-set it
+                        "model": model,
+                        "source": source,
+                        "op": what,
+                        "entity_id": entity_id,
+                        "payload": payload,
+                        "revision": revision,
+                        "created": now,
+                        "attempts": 0,
+                        "last_error": None,
+                        "due": None,
+                        "lease": None,
+                        "dead": False,
+                    }
+                )
+                k += 1
         await adapter.insert(self.schema, rows)
+        return ids
 
-    async def pending(self) -> list[dict[str, Any]]:
-        """The queued entries, oldest first."""
-        adapter = await self._target()
-        return list(await adapter.find(self.schema, Query(None, parse_sort(None, _FIELDS))))
+    async def ack(self, ids: Sequence[str]) -> None:
+        """Remove intents whose source confirmed the write."""
+        if ids:
+            adapter = await self._target()
+            await adapter.delete(self.schema, list(ids))
 
-    async def replay(self) -> dict[str, int]:
-        """Deliver every queued entry: one guarded write per (model, source); keep the
-        entries whose source still fails (or whose model is unknown here)."""
+    async def note_failure(self, ids: Sequence[str], error: BaseException) -> None:
+        """Record the error of a write-path failure on its intents (left for delivery)."""
+        if ids:
+            adapter = await self._target()
+            text = _error_text(error)
+            await adapter.update(self.schema, [(i, {"last_error": text}) for i in ids])
+
+    # -- reading -------------------------------------------------------------------------
+    async def _find(self, where: Any, limit: int | None = None) -> list[dict[str, Any]]:
         adapter = await self._target()
-        # (model, source) -> (newest entry per entity, ids of every entry in the group):
-        # an older entry for the same entity needs no write (the store would refuse it
-        # anyway), only its removal once the newer one lands.
-        groups: dict[tuple[str, str], tuple[dict[str, dict[str, Any]], list[str]]] = {}
-        for entry in await self.pending():
-            newest_of, ids = groups.setdefault((entry["model"], entry["source"]), ({}, []))
-            held = newest_of.get(entry["entity_id"])
-            if held is None or (held[REV] or "") <= (entry[REV] or ""):
-                newest_of[entry["entity_id"]] = entry
-            ids.append(entry["id"])
-        replayed = failed = 0
-        for (model_name, source), (newest_of, ids) in groups.items():
-            model = self.catalog.models.get(model_name)
+        node = parse_where(where, _FIELDS, "Outbox")
+        return list(await adapter.find(self.schema, Query(node, _BY_ID, 0, limit)))
+
+    async def pending(
+        self, model: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The intents not delivered yet (dead ones included, flagged), oldest first."""
+        where: dict[str, Any] = {}
+        if model is not None:
+            where["model"] = model
+        if source is not None:
+            where["source"] = source
+        return await self._find(where or None)
+
+    async def stats(self) -> list[dict[str, Any]]:
+        """Per (model, source): ``pending`` (live intents), ``dead``, ``oldest_age``
+        (seconds since the oldest live intent was recorded; None when there is none)."""
+        now = datetime.now(UTC)
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in await self._find(None):
+            g = groups.setdefault(
+                (row["model"], row["source"]),
+                {"model": row["model"], "source": row["source"], "pending": 0, "dead": 0,
+                 "oldest_age": None},
+            )  # fmt: skip
+            if row["dead"]:
+                g["dead"] += 1
+                continue
+            g["pending"] += 1
+            age = (now - row["created"]).total_seconds()
+            if g["oldest_age"] is None or age > g["oldest_age"]:
+                g["oldest_age"] = age
+        return list(groups.values())
+
+    # -- delivery ------------------------------------------------------------------------
+    async def deliver(
+        self, batch_size: int, *, after: str | None = None, ignore_due: bool = False
+    ) -> tuple[Delivery, str | None, int]:
+        """One pass: claim up to ``batch_size`` due intents (ids after ``after``), send
+        them as one guarded write per (model, source), remove the delivered ones.
+
+        Returns what it did, the last id it looked at (for keyset paging) and how many
+        candidates it found (0: nothing left to look at).
+        """
+        now = datetime.now(UTC)
+        where: dict[str, Any] = {
+            "dead": {"!=": True},
+            "$or": [{"lease": None}, {"lease": {"<": now}}],
+        }
+        if not ignore_due:
+            where["$and"] = [{"$or": [{"due": None}, {"due": {"<=": now}}]}]
+        if after is not None:
+            where["id"] = {">": after}
+        candidates = await self._find(where, batch_size)
+        if not candidates:
+            return Delivery(), after, 0
+        claimed = await self._claim(candidates, now)
+        done = Delivery()
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in claimed:
+            groups.setdefault((row["model"], row["source"]), []).append(row)
+        for (model, source), rows in groups.items():
+            done.add(await self._send(model, source, rows, now))
+        return done, candidates[-1]["id"], len(candidates)
+
+    async def _claim(self, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        """Lease ``rows`` by compare-and-set on their revision; the ones we got."""
+        adapter = await self._target()
+        token = next_revision()
+        until = now + self.lease
+        claims = [{**row, REV: token, "lease": until} for row in rows]
+        refused = set(await adapter.write(self.schema, claims, [r[REV] or "" for r in rows]))
+        return [c for c in claims if c["id"] not in refused]
+
+    async def _send(
+        self, model_name: str, source: str, rows: list[dict[str, Any]], now: datetime
+    ) -> Delivery:
+        model = self.catalog.models.get(model_name)
+        try:
             if model is None:
-                failed += len(ids)
-                continue
+                raise ConfigError(f"no model {model_name!r} is declared in this process")
             meta: ModelMeta = model.__meta__
-            try:
-                target, schema = await meta.target(source)
-                await target.write(schema, [_row(meta, e) for e in newest_of.values()])
-            except DiasporaError:
-                failed += len(ids)
-                continue
-            await adapter.delete(self.schema, ids)
-            replayed += len(ids)
-        return {"replayed": replayed, "failed": failed}
+            target, schema = await meta.target(source)
+            # The newest intent per entity is the one to send; the store would refuse the
+            # older ones anyway, and they go with it.
+            newest: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                held = newest.get(row["entity_id"])
+                if held is None or (held["revision"] or "") <= (row["revision"] or ""):
+                    newest[row["entity_id"]] = row
+            await target.write(schema, _writes(meta, list(newest.values())))
+        except DiasporaError as exc:
+            return await self._failed(rows, exc, now)
+        await self.ack([r["id"] for r in rows])
+        return Delivery(replayed=len(rows))
+
+    async def _failed(
+        self, rows: list[dict[str, Any]], exc: BaseException, now: datetime
+    ) -> Delivery:
+        """Count an attempt on each claimed intent, back off, mark dead at the limit."""
+        adapter = await self._target()
+        first, longest = self.backoff
+        text = _error_text(exc)
+        token = next_revision()
+        updated = []
+        dead = 0
+        for row in rows:
+            attempts = (row["attempts"] or 0) + 1
+            is_dead = attempts >= self.max_attempts
+            dead += is_dead
+            wait = min(longest, first * 2 ** (attempts - 1))
+            updated.append(
+                {**row, REV: token, "attempts": attempts, "last_error": text, "lease": None,
+                 "due": now + timedelta(seconds=wait), "dead": is_dead}
+            )  # fmt: skip
+        await adapter.write(self.schema, updated, [r[REV] for r in rows])  # still ours
+        return Delivery(failed=len(rows), dead=dead)
+
+    async def replay(self, batch_size: int = 500) -> dict[str, int]:
+        """Deliver every live intent once now (ignoring backoff), in id order; returns
+        ``{"replayed", "failed", "dead"}`` (dead: marked dead by this replay)."""
+        total = Delivery()
+        after: str | None = None
+        while True:
+            done, after, seen = await self.deliver(batch_size, after=after, ignore_due=True)
+            total.add(done)
+            if seen < batch_size:
+                return total.as_dict()
+
+    async def revive(self, model: str | None = None, source: str | None = None) -> int:
+        """Make dead intents live again (after fixing what killed them); how many."""
+        where: dict[str, Any] = {"dead": True}
+        if model is not None:
+            where["model"] = model
+        if source is not None:
+            where["source"] = source
+        rows = await self._find(where)
+        if rows:
+            adapter = await self._target()
+            token = next_revision()
+            revived = [{**r, REV: token, "dead": False, "attempts": 0, "due": None} for r in rows]
+            await adapter.write(self.schema, revived, [r[REV] or "" for r in rows])
+        return len(rows)
 
 
-def _row(meta: ModelMeta, entry: dict[str, Any]) -> dict[str, Any]:
-    """The guarded write an entry stands for: the entity's copy, or its tombstone."""
-    if entry["op"] == "persist":
-        row = meta.validator.validate(entry["payload"] or {})
-        row["id"] = entry["entity_id"]
-        row[REV] = entry[REV] or ""  # queued before revisions existed: the oldest
-        return row
-    return {"id": entry["entity_id"], REV: entry[REV] or "", DELETED: entry["created"]}
+def _writes(meta: ModelMeta, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The guarded writes the intents stand for: the entity's copy, or its tombstone."""
+    live = [r for r in rows if r["op"] == "persist"]
+    cast = meta.validator.validate_many([r["payload"] or {} for r in live]) if live else []
+    out: list[dict[str, Any]] = []
+    for row, attrs in zip(live, cast, strict=True):
+        attrs["id"] = row["entity_id"]
+        attrs[REV] = row["revision"] or ""  # queued before revisions existed: the oldest
+        out.append(attrs)
+    for row in rows:
+        if row["op"] != "persist":
+            out.append(
+                {"id": row["entity_id"], REV: row["revision"] or "", DELETED: row["created"]}
+            )
+    return out
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]

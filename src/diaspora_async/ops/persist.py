@@ -65,14 +65,20 @@ def persist(
     on_error: str | None,
     validated: bool = False,
     check: bool = False,
+    defer: Sequence[str] = (),
 ) -> Awaitable[object]:
     """Write ``entities`` to every source concurrently (await the result).
 
     ``validated``: the caller already validated every entity (then only hooks, which
     may change attributes, cause another validation). ``check``: optimistic
-    concurrency on the first source (written first; ``ConflictError``).
+    concurrency on the first source (written first; ``ConflictError``). ``defer``:
+    sources left to the outbox's relay (write-behind): their intents are recorded,
+    durably, before the others are written.
     """
     policy = policy_for(meta, on_error)
+    if defer:
+        meta.catalog.outbox  # noqa: B018 - defer= needs an outbox: ConfigError before I/O
+        sources = [s for s in sources if s not in defer]
     if len(entities) == 1:
         e = entities[0]
         revision = next_revision(e._rev)
@@ -80,12 +86,12 @@ def persist(
     else:
         revision = next_revision(newest([e._rev for e in entities]))
         fresh = all(e._rev is None and e._base is None for e in entities)
-    if len(sources) == 1 and policy != "queue" and not check:
+    if len(sources) == 1 and policy != "queue" and not check and not defer:
         # One source, nothing to compensate or queue: the caller awaits the part
         # directly (no coroutine of this function's own on the single-entity hot path).
         return _persist_in(meta, entities, sources[0], skip_events, validated, revision, fresh)
     return _persist_all(
-        meta, entities, sources, skip_events, policy, validated, revision, check, fresh
+        meta, entities, sources, skip_events, policy, validated, revision, check, fresh, defer
     )
 
 
@@ -99,6 +105,7 @@ async def _persist_all(
     revision: str,
     check: bool,
     fresh: bool,
+    defer: Sequence[str],
 ) -> None:
     prior = [(e._rev, e._base) for e in entities]
     # Stamped before any part runs, so the intents of a call whose every part fails
@@ -111,7 +118,7 @@ async def _persist_all(
         await _persist_in(meta, entities, source, skip_events, validated, revision, fresh)
 
     rest = sources
-    if check:
+    if check and sources:
         rest = sources[1:]
         expect = [_expected(r, b) for r, b in prior]
         try:
@@ -123,7 +130,7 @@ async def _persist_all(
                 if sources[0] not in e._confirmed or e._confirmed[sources[0]] is not e._base:
                     stamp(e, rev, base)  # not written anywhere: as it was before the call
             raise
-        if not rest:
+        if not rest and not defer:
             return
 
     async def compensate(targets: list[str]) -> dict[str, BaseException | None]:
@@ -132,7 +139,7 @@ async def _persist_all(
     def intents() -> list[tuple[str, dict[str, Any] | None, str]]:
         return [(e._id, e._base, e._rev or revision) for e in entities]
 
-    await run(meta, "persist", rest, part, policy, attempted, compensate, intents)
+    await run(meta, "persist", rest, part, policy, attempted, compensate, intents, defer)
 
 
 def _expected(rev: str | None, base: dict[str, Any] | None) -> str | None:

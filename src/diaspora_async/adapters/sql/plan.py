@@ -222,13 +222,21 @@ class TablePlan:
         return [(self.columns[REV], types["rev"]), (self.deleted, types["datetime"])]
 
     def _added(self, types: Mapping[str, str]) -> dict[str, str]:
-        """Stored name -> ``ALTER TABLE ... ADD COLUMN`` for the revision columns, for a
-        table created before revisions existed (``SQLAdapter.ensure_schema``)."""
+        """Stored name -> ``ALTER TABLE ... ADD COLUMN`` for every column a table made by
+        an older model (or before revisions existed) may lack (``SQLAdapter.ensure_schema``
+        adds the missing ones). Every added column is nullable, so existing rows read the
+        new field as missing. Indexes of added fields are not built here (migrations)."""
+        added: dict[str, str] = {}
+        for name in self.names[1:]:
+            spec = self.specs[name]
+            kind = "indexed_str" if spec.kind == "str" and spec.index else spec.kind
+            added[self.schema.stored[name]] = (
+                f"ALTER TABLE {self.table} ADD COLUMN {self.columns[name]} {types[kind]}"
+            )
         names = [self.schema.stored[REV], DELETED]
-        return {
-            name: f"ALTER TABLE {self.table} ADD COLUMN {col} {kind}"
-            for name, (col, kind) in zip(names, self._revision_columns(types), strict=True)
-        }
+        for name, (col, sql_type) in zip(names, self._revision_columns(types), strict=True):
+            added[name] = f"ALTER TABLE {self.table} ADD COLUMN {col} {sql_type}"
+        return added
 
     def revisions(self, ids: Sequence[str]) -> list[tuple[str, list[Any]]]:
         """SELECTs of ``(id, revision, is a tombstone)`` by id, tombstones included."""

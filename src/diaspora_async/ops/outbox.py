@@ -49,6 +49,7 @@ _FIELDS = {
     "attempts": build_field("attempts", int | None, None),
     "last_error": build_field("last_error", str | None, None),
     "due": build_field("due", datetime | None, None),
+    "round": build_field("round", str | None, None),
     "lease": build_field("lease", datetime | None, None),
     "dead": build_field("dead", bool | None, None),
 }
@@ -143,6 +144,7 @@ class Outbox:
                         "attempts": 0,
                         "last_error": None,
                         "due": None,
+                        "round": None,
                         "lease": None,
                         "dead": False,
                     }
@@ -203,34 +205,34 @@ class Outbox:
 
     # -- delivery ------------------------------------------------------------------------
     async def deliver(
-        self, batch_size: int, *, after: str | None = None, ignore_due: bool = False
-    ) -> tuple[Delivery, str | None, int]:
-        """One pass: claim up to ``batch_size`` due intents (ids after ``after``), send
-        them as one guarded write per (model, source), remove the delivered ones.
+        self, batch_size: int, *, round_id: str | None = None
+    ) -> tuple[Delivery, int]:
+        """One pass: claim up to ``batch_size`` intents, send them as one guarded write
+        per (model, source), remove the delivered ones; returns what it did and how many
+        candidates it found (0: nothing to do).
 
-        Returns what it did, the last id it looked at (for keyset paging) and how many
-        candidates it found (0: nothing left to look at).
+        Candidates are live intents no other deliverer holds, oldest first: those due
+        (past their backoff) or, with ``round_id`` (a replay), those this replay has not
+        tried yet, whatever their backoff (a failure is marked with the round).
         """
         now = datetime.now(UTC)
-        where: dict[str, Any] = {
-            "dead": {"!=": True},
-            "$or": [{"lease": None}, {"lease": {"<": now}}],
-        }
-        if not ignore_due:
-            where["$and"] = [{"$or": [{"due": None}, {"due": {"<=": now}}]}]
-        if after is not None:
-            where["id"] = {">": after}
+        free = [{"lease": None}, {"lease": {"<": now}}]  # not claimed, or its lease ran out
+        if round_id is None:
+            ready: list[dict[str, Any]] = [{"due": None}, {"due": {"<=": now}}]
+        else:
+            ready = [{"round": None}, {"round": {"!=": round_id}}]
+        where = {"dead": {"!=": True}, "$and": [{"$or": free}, {"$or": ready}]}
         candidates = await self._find(where, batch_size)
         if not candidates:
-            return Delivery(), after, 0
+            return Delivery(), 0
         claimed = await self._claim(candidates, now)
         done = Delivery()
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in claimed:
             groups.setdefault((row["model"], row["source"]), []).append(row)
         for (model, source), rows in groups.items():
-            done.add(await self._send(model, source, rows, now))
-        return done, candidates[-1]["id"], len(candidates)
+            done.add(await self._send(model, source, rows, now, round_id))
+        return done, len(candidates)
 
     async def _claim(self, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         """Lease ``rows`` by compare-and-set on their revision; the ones we got."""
@@ -242,7 +244,12 @@ class Outbox:
         return [c for c in claims if c["id"] not in refused]
 
     async def _send(
-        self, model_name: str, source: str, rows: list[dict[str, Any]], now: datetime
+        self,
+        model_name: str,
+        source: str,
+        rows: list[dict[str, Any]],
+        now: datetime,
+        round_id: str | None,
     ) -> Delivery:
         model = self.catalog.models.get(model_name)
         try:
@@ -259,12 +266,12 @@ class Outbox:
                     newest[row["entity_id"]] = row
             await target.write(schema, _writes(meta, list(newest.values())))
         except DiasporaError as exc:
-            return await self._failed(rows, exc, now)
+            return await self._failed(rows, exc, now, round_id)
         await self.ack([r["id"] for r in rows])
         return Delivery(replayed=len(rows))
 
     async def _failed(
-        self, rows: list[dict[str, Any]], exc: BaseException, now: datetime
+        self, rows: list[dict[str, Any]], exc: BaseException, now: datetime, round_id: str | None
     ) -> Delivery:
         """Count an attempt on each claimed intent, back off, mark dead at the limit."""
         adapter = await self._target()
@@ -280,20 +287,20 @@ class Outbox:
             wait = min(longest, first * 2 ** (attempts - 1))
             updated.append(
                 {**row, REV: token, "attempts": attempts, "last_error": text, "lease": None,
-                 "due": now + timedelta(seconds=wait), "dead": is_dead}
+                 "due": now + timedelta(seconds=wait), "round": round_id, "dead": is_dead}
             )  # fmt: skip
         await adapter.write(self.schema, updated, [r[REV] for r in rows])  # still ours
         return Delivery(failed=len(rows), dead=dead)
 
     async def replay(self, batch_size: int = 500) -> dict[str, int]:
-        """Deliver every live intent once now (ignoring backoff), in id order; returns
+        """Deliver every live intent once now (ignoring backoff), oldest first; returns
         ``{"replayed", "failed", "dead"}`` (dead: marked dead by this replay)."""
+        round_id = next_revision()  # unique: marks what this replay tried and failed
         total = Delivery()
-        after: str | None = None
         while True:
-            done, after, seen = await self.deliver(batch_size, after=after, ignore_due=True)
+            done, seen = await self.deliver(batch_size, round_id=round_id)
             total.add(done)
-            if seen < batch_size:
+            if seen == 0 or done.replayed + done.failed == 0:
                 return total.as_dict()
 
     async def revive(self, model: str | None = None, source: str | None = None) -> int:

@@ -48,7 +48,7 @@ class Relay:
 
     async def run_once(self) -> int:
         """One pass over the due intents; how many it found (0: none due)."""
-        done, _, seen = await self.outbox.deliver(self.batch_size)
+        done, seen = await self.outbox.deliver(self.batch_size)
         self.delivered.add(done)
         self.passes += 1
         return seen

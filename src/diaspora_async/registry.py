@@ -9,6 +9,7 @@ at connect time, so a typo fails loudly before any data moves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,7 +156,11 @@ class Diaspora:
         )  # fmt: skip
 
     async def close(self) -> None:
-        """Close every data source (waiting for borrowed connections, see the pool)."""
+        """Close every data source (waiting for borrowed connections, see the pool),
+        after the outbox's pending acknowledgements are written."""
+        if self._outbox is not None:
+            with contextlib.suppress(DiasporaError):  # they are re-delivered, harmlessly
+                await self._outbox.flush()
         outcomes = await asyncio.gather(
             *(s.close() for s in self._sources.values()), return_exceptions=True
         )

@@ -165,12 +165,28 @@ class OutboxPort(Protocol):
         what: str,
         items: Sequence[tuple[str, dict[str, Any] | None, str]],
         sources: Sequence[str],
-    ) -> list[str]:
+    ) -> dict[str, list[str]]:
         """Write ahead ``what`` of each ``(id, attributes, revision)`` item for each
-        source (attributes None: a delete); the intents' ids, source-major."""
+        source (attributes None: a delete); the intents' ids per source."""
 
-    async def ack(self, ids: Sequence[str]) -> None:
-        """Remove delivered intents."""
+    #: The data source holding the outbox, and the collection of its intents.
+    source: str
+    schema: CollectionSchema
+
+    def intents(
+        self,
+        model: str,
+        what: str,
+        items: Sequence[tuple[str, dict[str, Any] | None, str]],
+        sources: Sequence[str],
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The intent rows ``record`` would insert, per source (no I/O)."""
+
+    async def ready(self) -> None:
+        """Ensure the outbox's collection exists."""
+
+    def settle(self, ids: Sequence[str]) -> None:
+        """Remove delivered intents soon, in the background."""
 
     async def note_failure(self, ids: Sequence[str], error: BaseException) -> None:
         """Record why the intents' write failed (they stay, for delivery)."""

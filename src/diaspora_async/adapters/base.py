@@ -58,6 +58,8 @@ class Capabilities:
         persistent: data outlives the process.
         pooled: connections are managed by the common pool base (``stats()`` is live).
         unique_indexes: declared ``unique`` fields are enforced by the store.
+        write_with: ``Adapter.write_with`` commits inserts into other collections in
+            the same transaction as a write (the transactional outbox).
     """
 
     native_query: bool = False
@@ -65,6 +67,7 @@ class Capabilities:
     persistent: bool = False
     pooled: bool = False
     unique_indexes: bool = False
+    write_with: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -190,6 +193,21 @@ class Adapter(ABC):
         index violation by a live row raises ``IntegrityError`` (tombstones hold no
         field values, so they never violate one).
         """
+
+    async def write_with(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        inserts: Sequence[tuple[CollectionSchema, Sequence[Row]]],
+        *,
+        fresh: bool = False,
+    ) -> list[str]:
+        """``write(schema, rows)`` and plain ``insert``s into other collections of this
+        store, committed together or not at all: the transactional outbox (DESIGN.md
+        6.2), where a write and the intents for the other sources are one transaction.
+        Only adapters whose capabilities say ``write_with`` implement it; ``rows`` may
+        be empty (the intents alone)."""
+        raise NotImplementedError(f"the {self.label} adapter has no write_with")
 
     @abstractmethod
     async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:

@@ -29,7 +29,7 @@ class MemoryAdapter(Adapter):
 
     label = "memory"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        native_query=True, transactions=True, unique_indexes=True
+        native_query=True, transactions=True, unique_indexes=True, write_with=True
     )
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
@@ -128,6 +128,24 @@ class MemoryAdapter(Adapter):
         for row in applied:
             table[row["id"]] = self._stored(schema, row)
         return skipped
+
+    async def write_with(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        inserts: Sequence[tuple[CollectionSchema, Sequence[Row]]],
+        *,
+        fresh: bool = False,
+    ) -> list[str]:
+        """Both at once: nothing awaits in between, so nothing sees one without the other."""
+        for other, extra in inserts:  # checked first: a duplicate id fails before the write
+            table = self._table(other)
+            if any(r["id"] in table for r in extra):
+                raise IntegrityError(self.name, f"duplicate id in {other.collection}")
+        refused = await MemoryAdapter.write(self, schema, rows) if rows else []
+        for other, extra in inserts:
+            await MemoryAdapter.insert(self, other, extra)
+        return refused
 
     async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
         """Stored revisions, tombstones included."""

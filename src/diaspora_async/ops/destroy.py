@@ -56,7 +56,7 @@ async def destroy(
     taken: dict[str, int] = {}
     attempted: set[str] = set()
 
-    async def part(source: str) -> None:
+    async def part(source: str, inserts: Sequence[Any] = ()) -> None:
         events = not skip_events and meta.has_hooks
         if events:
             await meta.fire("before_destroy", entities, source)
@@ -64,7 +64,10 @@ async def destroy(
         attempted.add(source)
         begin(entities, source)
         try:
-            refused = set(await adapter.write(schema, rows))
+            if inserts:  # the outbox's intents for the other sources, in one transaction
+                refused = set(await adapter.write_with(schema, rows, inserts))
+            else:
+                refused = set(await adapter.write(schema, rows))
         finally:
             end(entities, source)
         for e in entities:

@@ -29,7 +29,7 @@ from ..errors import (
 from ..meta import ModelMeta
 from ..sources import OnError
 
-__all__ = ["Compensate", "Intents", "fan_out", "first_of", "maybe_applied", "run"]
+__all__ = ["Compensate", "Intents", "Part", "fan_out", "first_of", "maybe_applied", "run"]
 
 T = TypeVar("T")
 Compensate = Callable[[list[str]], Awaitable[dict[str, BaseException | None]]]
@@ -108,11 +108,16 @@ def _queueable(exc: BaseException) -> bool:
     return isinstance(exc, DataSourceError) and not isinstance(exc, IntegrityError)
 
 
+Part = Callable[..., Awaitable[None]]
+"""One source's part of a write: ``part(source)``, or ``part(source, inserts)`` to commit
+``inserts`` (other collections' rows) in the same transaction as its write."""
+
+
 async def run(
     meta: ModelMeta,
     what: str,
     sources: list[str],
-    part: Callable[[str], Awaitable[None]],
+    part: Part,
     policy: OnError,
     attempted: set[str],
     compensate: Compensate,
@@ -124,22 +129,44 @@ async def run(
     ``attempted``: filled by the parts with the sources whose write was sent. Under
     ``"queue"``, and for ``deferred`` sources (written later, by a relay), the intents
     are recorded in the outbox before any write (write-ahead, DESIGN.md 6.2) and
-    removed for each source that confirmed.
+    removed for each source that confirmed. When the outbox lives in one of the
+    targets and its adapter can (``Capabilities.write_with``), that target is written
+    first, the other sources' intents in the same transaction (the transactional
+    outbox): one round trip less, and that source needs no intent of its own.
     """
-    items = intents() if policy == "queue" or deferred else ()
     ahead = [*sources, *deferred] if policy == "queue" else list(deferred)
-    ids: list[str] = []
+    ids: dict[str, list[str]] = {}
+    early: dict[str, BaseException | None] = {}  # a part already run (the outbox's host)
     if ahead:
-        ids = await meta.catalog.outbox.record(meta.name, what, items, ahead)
+        outbox = meta.catalog.outbox
+        items = intents()
+        host = outbox.source
+        ds = meta.catalog.sources.get(host)
+        if host in sources and ds is not None and ds.capabilities.write_with:
+            await outbox.ready()  # its collection exists before a write carries intents
+            rows = outbox.intents(meta.name, what, items, [s for s in ahead if s != host])
+            try:
+                await part(host, [(outbox.schema, [r for per in rows.values() for r in per])])
+            except Exception as exc:  # nothing of it committed: write ahead as usual
+                early[host] = exc
+                ids = await outbox.record(meta.name, what, items, ahead)
+            else:
+                early[host] = None
+                ids = {s: [r["id"] for r in per] for s, per in rows.items()}
+        else:
+            ids = await outbox.record(meta.name, what, items, ahead)
     if not sources:
         return
 
-    def of(source: str) -> list[str]:  # the intents recorded for one source
-        j = ahead.index(source)
-        return ids[j * len(items) : (j + 1) * len(items)]
+    async def each(source: str) -> None:
+        if source not in early:
+            return await part(source)
+        if (exc := early[source]) is not None:
+            raise exc
+        return None
 
     try:
-        await fan_out(sources, part, f"{what} {meta.name}")
+        await fan_out(sources, each, f"{what} {meta.name}")
     except FanOutError as exc:
         if policy == "compensate":
             unknown = [s for s, e in exc.failed.items() if s in attempted and maybe_applied(e)]
@@ -150,32 +177,32 @@ async def run(
                 else:  # best effort: report, keep going
                     exc.add_note(f"compensation on {source!r} failed: {undo_exc!r}")
         elif policy == "queue":
-            await _settle(meta, exc.failed, of, [s for s in sources if s not in exc.failed])
+            await _settle(meta, exc.failed, ids, [s for s in sources if s not in exc.failed])
             exc.queued.extend(s for s, e in exc.failed.items() if _queueable(e))
         raise
     except DiasporaError as exc:  # one source: its own error, left queued under "queue"
         if policy == "queue":
-            await _settle(meta, {sources[0]: exc}, of, [])
+            await _settle(meta, {sources[0]: exc}, ids, [])
             if _queueable(exc):
                 exc.add_note(f"queued in the outbox for {sources[0]!r}")
         raise
-    if policy == "queue":
-        await meta.catalog.outbox.ack(ids[: len(sources) * len(items)])
+    if policy == "queue":  # removed in the background: the call does not wait for it
+        meta.catalog.outbox.settle([i for s in sources for i in ids.get(s, ())])
 
 
 async def _settle(
     meta: ModelMeta,
     failed: dict[str, BaseException],
-    of: Callable[[str], list[str]],
+    ids: dict[str, list[str]],
     succeeded: list[str],
 ) -> None:
     """After a queued write failed somewhere: the intents of the sources that confirmed,
     and of those whose failure a delivery would only repeat, go; the others stay, with
     their error."""
     outbox = meta.catalog.outbox
-    done = [i for s in succeeded for i in of(s)]
-    done += [i for s, e in failed.items() if not _queueable(e) for i in of(s)]
-    await outbox.ack(done)
+    done = [i for s in succeeded for i in ids.get(s, ())]
+    done += [i for s, e in failed.items() if not _queueable(e) for i in ids.get(s, ())]
+    outbox.settle(done)
     for source, exc in failed.items():
         if _queueable(exc):
-            await outbox.note_failure(of(source), exc)
+            await outbox.note_failure(ids.get(source, []), exc)

@@ -19,6 +19,8 @@ after ``max_attempts`` the intent is marked dead and kept, listed, not retried.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,8 @@ from ..revisions import next_revision
 from ..sources import Catalog
 
 __all__ = ["Delivery", "Outbox"]
+
+log = logging.getLogger("diaspora_async.outbox")
 
 _FIELDS = {
     "model": build_field("model", str, MISSING),
@@ -103,6 +107,9 @@ class Outbox:
         self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease)
         self.backoff = backoff
+        # Acknowledgements of the write path, removed in the background (see ``settle``).
+        self._acks: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def _target(self) -> Adapter:
         ds = self.catalog.sources.get(self.source)
@@ -111,53 +118,97 @@ class Outbox:
         await ds.ensure(self.schema)
         return ds.adapter
 
+    async def ready(self) -> None:
+        """Make sure the outbox's collection exists (once per connection)."""
+        await self._target()
+
     # -- the write path ------------------------------------------------------------------
+    def intents(
+        self,
+        model: str,
+        what: str,
+        items: Sequence[tuple[str, dict[str, Any] | None, str]],
+        sources: Sequence[str],
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The intent rows of one write, per source (no I/O): one per ``(id, attributes
+        or None, revision)`` item and source."""
+        now = datetime.now(UTC)
+        stamp = next_revision()
+        payloads = [None if attrs is None else to_jsonable_python(attrs) for _, attrs, _ in items]
+        ids = iter(new_ids(len(items) * len(sources)))
+        return {
+            source: [
+                {
+                    "id": next(ids),
+                    REV: stamp,  # the intent's own revision: claims compare-and-set it
+                    "model": model,
+                    "source": source,
+                    "op": what,
+                    "entity_id": entity_id,
+                    "payload": payload,
+                    "revision": revision,
+                    "created": now,
+                    "attempts": 0,
+                    "last_error": None,
+                    "due": None,
+                    "round": None,
+                    "lease": None,
+                    "dead": False,
+                }
+                for (entity_id, _, revision), payload in zip(items, payloads, strict=True)
+            ]
+            for source in sources
+        }
+
     async def record(
         self,
         model: str,
         what: str,
         items: Sequence[tuple[str, dict[str, Any] | None, str]],
         sources: Sequence[str],
-    ) -> list[str]:
-        """Write ahead: one intent per ``(id, attributes or None, revision)`` item and
-        source, in one batch; returns their ids (source-major, item order)."""
+    ) -> dict[str, list[str]]:
+        """Write ahead: the intents of ``items`` for ``sources`` in one batch; their ids
+        per source."""
         adapter = await self._target()
-        now = datetime.now(UTC)
-        stamp = next_revision()
-        payloads = [None if attrs is None else to_jsonable_python(attrs) for _, attrs, _ in items]
-        ids = new_ids(len(items) * len(sources))
-        rows = []
-        k = 0
-        for source in sources:
-            for (entity_id, _, revision), payload in zip(items, payloads, strict=True):
-                rows.append(
-                    {
-                        "id": ids[k],
-                        REV: stamp,  # the intent's own revision: claims compare-and-set it
-                        "model": model,
-                        "source": source,
-                        "op": what,
-                        "entity_id": entity_id,
-                        "payload": payload,
-                        "revision": revision,
-                        "created": now,
-                        "attempts": 0,
-                        "last_error": None,
-                        "due": None,
-                        "round": None,
-                        "lease": None,
-                        "dead": False,
-                    }
-                )
-                k += 1
-        await adapter.insert(self.schema, rows)
-        return ids
+        rows = self.intents(model, what, items, sources)
+        await adapter.insert(self.schema, [r for per in rows.values() for r in per])
+        return {source: [r["id"] for r in per] for source, per in rows.items()}
 
     async def ack(self, ids: Sequence[str]) -> None:
         """Remove intents whose source confirmed the write."""
         if ids:
             adapter = await self._target()
             await adapter.delete(self.schema, list(ids))
+
+    def settle(self, ids: Sequence[str]) -> None:
+        """Remove these delivered intents soon, in the background, batched with others.
+
+        The write path does not wait for its acknowledgement: an intent whose removal is
+        lost (a crash first) is delivered once more, which the revision guard makes a
+        no-op. Every reader of the outbox (``pending``, ``stats``, delivery) and the
+        registry's ``close()`` wait for the removals first (``flush``).
+        """
+        if not ids:
+            return
+        self._acks.extend(ids)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        try:
+            await self.flush()
+        except DiasporaError as exc:  # kept for the next flush; delivery is harmless anyway
+            log.warning("outbox: could not remove %d delivered intents: %s", len(self._acks), exc)
+
+    async def flush(self) -> None:
+        """Wait until every acknowledgement handed to ``settle`` is written."""
+        while self._acks:
+            batch, self._acks = self._acks, []
+            try:
+                await self.ack(batch)
+            except BaseException:
+                self._acks[:0] = batch
+                raise
 
     async def note_failure(self, ids: Sequence[str], error: BaseException) -> None:
         """Record the error of a write-path failure on its intents (left for delivery)."""
@@ -168,6 +219,7 @@ class Outbox:
 
     # -- reading -------------------------------------------------------------------------
     async def _find(self, where: Any, limit: int | None = None) -> list[dict[str, Any]]:
+        await self.flush()
         adapter = await self._target()
         node = parse_where(where, _FIELDS, "Outbox")
         return list(await adapter.find(self.schema, Query(node, _BY_ID, 0, limit)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..adapters.base import CollectionSchema
 from ..errors import ConflictError
 from ..meta import ModelMeta
 from ..revisions import newest, next_revision
@@ -29,7 +30,9 @@ from .fanout import run
 from .restore import restore_prior
 
 if TYPE_CHECKING:
-    from ..adapters.base import Adapter, CollectionSchema
+    from ..adapters.base import Adapter
+
+Inserts = Sequence[tuple[CollectionSchema, Sequence[dict[str, Any]]]]
 
 __all__ = ["persist", "validate_all"]
 
@@ -113,9 +116,11 @@ async def _persist_all(
     _stamp_changed(meta, entities, revision)
     attempted: set[str] = set()
 
-    async def part(source: str) -> None:
+    async def part(source: str, inserts: Inserts = ()) -> None:
         attempted.add(source)
-        await _persist_in(meta, entities, source, skip_events, validated, revision, fresh)
+        await _persist_in(
+            meta, entities, source, skip_events, validated, revision, fresh, inserts=inserts
+        )
 
     rest = sources
     if check and sources:
@@ -168,9 +173,11 @@ async def _persist_in(
     revision: str,
     fresh: bool,
     expect: list[str | None] | None = None,
+    inserts: Inserts = (),
 ) -> None:
     """One source's part of ``persist``; ``fresh``: no entity was ever stored (the
-    adapter's hint that plain inserts will do)."""
+    adapter's hint that plain inserts will do); ``inserts``: rows of other collections
+    (the outbox's intents) to commit with this write."""
     events = not skip_events and meta.has_hooks
     if events:
         await meta.fire("before_persist", entities, source)
@@ -191,12 +198,14 @@ async def _persist_in(
     else:
         with GCPause():
             rows, written = _prepare(meta, entities, source, revision, expect)
-    if rows:
+    if rows or inserts:
         adapter, schema = meta.ready_target(source) or await meta.target(source)
         wanted = None if expect is None else [expect[i] for i in _positions(entities, written)]
         begin(written, source)
         try:
-            if fresh and wanted is None:
+            if inserts:
+                refused = await adapter.write_with(schema, rows, inserts, fresh=fresh)
+            elif fresh and wanted is None:
                 refused = await adapter.write(schema, rows, fresh=True)
             else:
                 refused = await adapter.write(schema, rows, wanted)

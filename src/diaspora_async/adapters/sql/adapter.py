@@ -193,6 +193,39 @@ class SQLAdapter(Adapter):
         held = await self.revisions(schema, [r["id"] for r in rows])
         return [r["id"] for r in rows if (h := held.get(r["id"])) is None or h[0] != r[REV]]
 
+    async def write_with(
+        self,
+        schema: CollectionSchema,
+        rows: Sequence[Row],
+        inserts: Sequence[tuple[CollectionSchema, Sequence[Row]]],
+        *,
+        fresh: bool = False,
+    ) -> list[str]:
+        """The guarded upserts of ``rows`` and the multi-row INSERTs of ``inserts`` in
+        one transaction (the transactional outbox)."""
+        upserts: list[Statement] = []
+        if rows:
+            writes = self._write_plan(schema)
+            if len(rows) <= self.chunk_rows:
+                upserts += writes.write(rows, self._max_chars)
+            else:
+                upserts += writes.chunks(rows, self._max_chars, self.chunk_rows)
+        extra: list[Statement] = []
+        for other, more in inserts:
+            if more:
+                extra += self.plan(other).insert(more, self._max_chars)
+        if not await self._upsert_with(upserts, extra, len(rows)):
+            return []
+        held = await self.revisions(schema, [r["id"] for r in rows])
+        return [r["id"] for r in rows if (h := held.get(r["id"])) is None or h[0] != r[REV]]
+
+    async def _upsert_with(
+        self, upserts: Sequence[Statement], extra: Sequence[Statement], n: int
+    ) -> bool:
+        """Run ``write_with``'s statements in one transaction; True when some of the ``n``
+        upserted rows may not have applied (here: their rowcounts, as ``_upsert``)."""
+        return await self._run([*upserts, *extra], counted=len(upserts)) < n
+
     async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:
         """SELECT id, revision, and whether it is a tombstone, by id."""
         out: dict[str, Revision] = {}

@@ -75,6 +75,11 @@ def _refused(cur: Any, affected: int) -> int:
     return int(cur.lastrowid or 0) & 1
 
 
+def _nothing(cur: Any, affected: int) -> int:
+    """A statement whose outcome is not counted (``write_with``'s inserts)."""
+    return 0
+
+
 def _unmatched(cur: Any, affected: int) -> int:
     """A one-row UPDATE that matched nothing (FOUND_ROWS: matched rows are counted)."""
     return 1 - int(affected)
@@ -223,7 +228,12 @@ class MySQLAdapter(SQLAdapter):
     label = "mysql"
     extra = "mysql"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        native_query=True, transactions=True, persistent=True, pooled=True, unique_indexes=True
+        native_query=True,
+        transactions=True,
+        persistent=True,
+        pooled=True,
+        unique_indexes=True,
+        write_with=True,
     )
     dialect = MySQLDialect()
 
@@ -320,6 +330,12 @@ class MySQLAdapter(SQLAdapter):
         if isinstance(statements, Iterator):
             return bool(await self._run_chunks(statements, _refused))
         return bool(await self._execute(statements, None, _refused))
+
+    async def _upsert_with(
+        self, upserts: Sequence[Statement], extra: Sequence[Statement], n: int
+    ) -> bool:
+        reads = [_refused] * len(upserts) + [_nothing] * len(extra)
+        return bool(await self._execute([*upserts, *extra], None, reads))
 
     async def _run_each(self, statements: Sequence[tuple[Statement, bool]]) -> bool:
         reads = [_refused if upsert else _unmatched for _, upsert in statements]

@@ -205,7 +205,12 @@ class SQLiteAdapter(SQLAdapter):
     _pool: _SQLitePool
     extra = "sqlite"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        native_query=True, transactions=True, persistent=True, pooled=True, unique_indexes=True
+        native_query=True,
+        transactions=True,
+        persistent=True,
+        pooled=True,
+        unique_indexes=True,
+        write_with=True,
     )
     dialect = SQLiteDialect()
 

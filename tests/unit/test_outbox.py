@@ -250,3 +250,52 @@ async def test_defer_and_queue_need_an_outbox_before_any_write() -> None:
         assert await Item.count(source="a") == 0
         with pytest.raises(da.ConfigError, match="use_outbox"):
             await Item.pending()
+
+
+def make_sqlite(path: str) -> tuple[da.Diaspora, Any]:
+    """The outbox inside one of the targets (SQLite): the transactional outbox."""
+    orm = da.Diaspora()
+    orm.register_adapter("controlled", ControlledStore)
+    orm.create_data_source("local", "sqlite", path=path)
+    orm.create_data_source("b", "controlled")
+    orm.use_outbox("local")
+
+    class Item(orm.Model, sources=["local", "b"], on_error="queue"):
+        name: str
+        slug: str | None = da.field(default=None, unique=True)
+
+    return orm, Item
+
+
+async def test_the_outbox_host_commits_its_write_with_the_others_intents(tmp_path: Any) -> None:
+    orm, Item = make_sqlite(str(tmp_path / "local.db"))
+    async with orm:
+        b = store(orm, "b")
+        b.hold = asyncio.Event()
+        item = Item.spawn(name="x")
+        task = asyncio.create_task(item.persist(da.ALL))
+        await b.entered.wait()
+        # local was written first, in one transaction with b's intent: it needs none
+        assert [p["source"] for p in await Item.pending()] == ["b"]
+        assert await names(Item, "local") == {item.id: "x"}
+        task.cancel()  # the process dies before b answers
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        b.hold = None
+        assert (await orm.replay_outbox())["replayed"] == 1
+        assert await names(Item, "b") == {item.id: "x"}
+
+
+async def test_a_refused_host_write_commits_no_intent(tmp_path: Any) -> None:
+    orm, Item = make_sqlite(str(tmp_path / "local.db"))
+    async with orm:
+        await Item.insert({"name": "first", "slug": "taken"}, source="local")
+        item = Item.spawn(name="second", slug="taken")
+        with pytest.raises(da.FanOutError) as info:
+            await item.persist(da.ALL)
+        # local refused (a unique value): its transaction, intents included, rolled back;
+        # b took the write; nothing is left to deliver (a replay would only fail again)
+        assert isinstance(info.value.failed["local"], da.IntegrityError)
+        assert info.value.succeeded == ["b"] and info.value.queued == []
+        assert await Item.pending() == []
+        assert await names(Item, "b") == {item.id: "second"}

@@ -65,6 +65,15 @@ def store(orm: da.Diaspora, name: str) -> ControlledStore:
     return adapter
 
 
+async def queue_while_down(Item: Any, b: ControlledStore, n: int) -> None:
+    """``n`` creates while ``b`` is down: each queued for b; b is up again after."""
+    b.down = True
+    for i in range(n):
+        with pytest.raises(da.FanOutError):
+            await Item.insert({"name": f"n{i}"}, source=da.ALL)
+    b.down = False
+
+
 async def names(Item: Any, source: str) -> dict[str, str]:
     return {e.id: e.name for e in await Item.find_many(source=source)}
 
@@ -129,11 +138,8 @@ async def test_replay_is_one_write_per_model_and_source() -> None:
     orm, Item = make()
     async with orm:
         b = store(orm, "b")
-        b.down = True
-        for i in range(50):
-            with pytest.raises(da.FanOutError):
-                await Item.insert({"name": f"n{i}"}, source=da.ALL)
-        b.down, b.writes = False, 0
+        await queue_while_down(Item, b, 50)
+        b.writes = 0
         assert await orm.replay_outbox() == {"replayed": 50, "failed": 0, "dead": 0}
         assert b.writes == 1
         assert len(await names(Item, "b")) == 50
@@ -188,11 +194,7 @@ async def test_two_relays_share_a_backlog() -> None:
     orm, Item = make()
     async with orm:
         b = store(orm, "b")
-        b.down = True
-        for i in range(40):
-            with pytest.raises(da.FanOutError):
-                await Item.insert({"name": f"n{i}"}, source=da.ALL)
-        b.down = False
+        await queue_while_down(Item, b, 40)
         one, two = orm.relay(batch_size=10), orm.relay(batch_size=10)
         # Their passes alternate; each claims what the other has not (the exclusion of
         # a claim in flight is the next test's).
@@ -207,10 +209,7 @@ async def test_a_claimed_intent_is_left_to_its_relay_until_the_lease_ends() -> N
     orm, Item = make(lease=30.0)
     async with orm:
         b = store(orm, "b")
-        b.down = True
-        with pytest.raises(da.FanOutError):
-            await Item.insert({"name": "x"}, source=da.ALL)
-        b.down = False
+        await queue_while_down(Item, b, 1)
         b.hold = asyncio.Event()
         b.entered.clear()
         first = asyncio.create_task(orm.relay().run_once())

@@ -27,6 +27,8 @@ from .registry import Diaspora
 
 __all__ = ["main"]
 
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diaspora-async", description=__doc__.split("\n")[0])
@@ -44,20 +46,32 @@ def _parser() -> argparse.ArgumentParser:
 async def _relay(args: argparse.Namespace) -> Relay:
     orm = Diaspora.from_config(args.config)
     relay = orm.relay(args.interval, args.batch_size)  # checks the outbox and the numbers
-    async with orm:
-        work = asyncio.create_task(relay.drain() if args.until_empty else relay.run())
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            # A signal ends the work between (or inside) writes: every write is
-            # revision-guarded and an unacknowledged intent stays, so stopping anywhere
-            # is safe; the lease frees what this worker had claimed.
-            loop.add_signal_handler(sig, work.cancel)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+    loop = asyncio.get_running_loop()
+    work: asyncio.Task[None] | None = None
+    stopping = False
+
+    def stop() -> None:
+        # A signal ends the work between (or inside) writes: every write is
+        # revision-guarded and an unacknowledged intent stays, so stopping anywhere is
+        # safe; the lease frees what this worker had claimed. One that arrives while
+        # connecting lets the connect finish (it is bounded by the sources' timeouts),
+        # so the registry is closed properly either way.
+        nonlocal stopping
+        stopping = True
+        if work is not None:
+            work.cancel()
+
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, stop)
+    try:
+        async with orm:
+            if not stopping:
+                work = loop.create_task(relay.drain() if args.until_empty else relay.run())
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+    finally:
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)
     return relay
 
 

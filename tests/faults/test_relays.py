@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -164,6 +167,49 @@ async def test_two_relay_processes_share_one_backlog(tmp_path: Path) -> None:
         assert all(d > 0 for d in delivered), summaries  # both relays took a share
         assert sum(delivered) >= 2 * BACKLOG  # two intents (db, cache) per entity
         assert [s[1:3] for s in summaries] == [[0, 0], [0, 0]]  # nothing failed
+        await check_stores(config, revisions)
+    finally:
+        await redis_target.sweep(redis_url, prefix)
+
+
+def outbox_rows(path: Path) -> tuple[int, int]:
+    """(intents, intents under a lease) in the SQLite outbox, read beside the writers."""
+    with sqlite3.connect(path) as conn:  # a WAL reader: never blocks the writer
+        total, leased = conn.execute(
+            "SELECT count(*), count(lease) FROM diaspora_outbox"
+        ).fetchone()
+    return int(total), int(leased)
+
+
+async def test_a_relay_killed_mid_delivery_leaves_its_claims_to_the_next(tmp_path: Path) -> None:
+    mysql_url = await mysql_target.process_url()
+    redis_url = redis_target.redis_url()
+    prefix = redis_target.unique_prefix()
+    cfg = relay_config(tmp_path, mysql_url, redis_url, prefix)
+    cfg["outbox"]["lease"] = 1  # the killed relay's claims free up quickly
+    config = tmp_path / "app.json"
+    config.write_text(json.dumps(cfg))
+    outbox = tmp_path / "local.db"
+    try:
+        revisions = await write_backlog(config)
+        base = ["-m", "diaspora_async", "relay", "--config", str(config), "--batch-size", "10"]
+        first = await start([*base, "--interval", "0.05"])
+        deadline = time.monotonic() + 30
+        # Kill it once it is well into the backlog and holds a claim (a condition,
+        # polled): between a claim and its ack, leases nobody will release.
+        while (rows := outbox_rows(outbox))[0] > BACKLOG or not rows[1]:
+            assert first.returncode is None, await first.communicate()
+            assert time.monotonic() < deadline, "the first relay delivered nothing"
+            await asyncio.sleep(0.005)
+        os.kill(first.pid, signal.SIGKILL)
+        await first.wait()
+        left, leased = outbox_rows(outbox)
+        second = await start([*base, "--until-empty", "--interval", "0.1"])
+        out, err = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode == 0, err.decode()[-2000:]
+        match = SUMMARY.match(out.decode().strip())
+        assert match and int(match.group(1)) >= left, out
+        print(f"killed with {left} intents left, {leased} leased; then {out.decode().strip()}")
         await check_stores(config, revisions)
     finally:
         await redis_target.sweep(redis_url, prefix)

@@ -153,7 +153,10 @@ async def run(
             await _settle(meta, exc.failed, of, [s for s in sources if s not in exc.failed])
             exc.queued.extend(s for s, e in exc.failed.items() if _queueable(e))
         raise
-    except DiasporaError as exc:  # one source: its own error, left queued under "queue"
+    except Exception as exc:  # one source: its own error, left queued under "queue"
+        # Any Exception, not only a store's: a hook's veto (a ValueError, say) must take
+        # its intent with it, as on the FanOutError path, or a replay would perform the
+        # refused write. (Cancellation and the like leave it: the outcome is unknown.)
         if policy == "queue":
             await _settle(meta, {sources[0]: exc}, of, [])
             if _queueable(exc):

@@ -140,3 +140,18 @@ async def test_a_missing_file_and_bad_numbers_exit_2(tmp_path: Path) -> None:
     assert code == 2 and len(err.splitlines()) == 1 and "batch_size" in err
     code, _, err = await finish(await relay("--config", str(path), "--interval", "x"))
     assert code == 2 and "Traceback" not in err  # argparse's own usage error
+
+
+def test_main_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same entry point, called as the console script calls it."""
+    from diaspora_async.__main__ import main
+
+    cfg = config(tmp_path)
+    revisions = asyncio.run(backlog(cfg))
+    path = write_config(tmp_path, cfg)
+    assert main(["relay", "--config", str(path), "--until-empty"]) == 0
+    assert capsys.readouterr().out.startswith(f"relay: delivered={N} failed=0 dead=0")
+    asyncio.run(check_delivered(cfg, revisions))
+    assert main(["relay", "--config", str(tmp_path / "absent.json")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "does not exist" in err

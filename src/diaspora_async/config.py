@@ -13,8 +13,14 @@ The structure::
     {
       "data_sources": {"main": {"adapter": "sqlite", "path": "app.db"}},
       "models": {"Article": {"sources": ["main"], "attributes": {"title": "string"}}},
-      "client": {"timeout": 10}      # optional: extra http-source options for clients
+      "client": {"timeout": 10},     # optional: extra http-source options for clients
+      "outbox": "main"               # optional: where write-ahead intents live (6.2)
     }
+
+``"outbox"`` is a data source name, or a table ``{"source": "main", "collection":
+"diaspora_outbox", "max_attempts": 10, "lease": 30.0, "backoff": [0.5, 60.0]}`` (every
+key but ``source`` optional): the arguments of ``orm.use_outbox``. Only a server-role
+registry gets one; a client has no data sources of its own to keep intents in.
 """
 
 from __future__ import annotations
@@ -37,6 +43,17 @@ class Registry(Protocol):
     def declare_model(self, name: str, description: Mapping[str, Any]) -> object:
         """Declare a model from its dictionary description."""
 
+    def use_outbox(
+        self,
+        source: str,
+        collection: str = ...,
+        *,
+        max_attempts: int = ...,
+        lease: float = ...,
+        backoff: tuple[float, float] = ...,
+    ) -> None:
+        """Keep the write-ahead intents in ``source``."""
+
 
 R = TypeVar("R", bound=Registry)
 
@@ -45,7 +62,8 @@ __all__ = ["CLIENT_SOURCE", "load_config", "read_config"]
 CLIENT_SOURCE = "api"
 """The name of the one ``http`` data source a client-role registry gets."""
 
-_TOP_KEYS = ("data_sources", "models", "client")
+_TOP_KEYS = ("data_sources", "models", "client", "outbox")
+_OUTBOX_KEYS = ("source", "collection", "max_attempts", "lease", "backoff")
 _ROLES = ("server", "client")
 
 
@@ -132,6 +150,7 @@ def load_config(
     sources = _section(cfg, "data_sources")
     models = _section(cfg, "models")
     client = _section(cfg, "client")
+    outbox = _outbox_options(cfg.get("outbox"), sources)
     for name, desc in sources.items():
         if not isinstance(desc, Mapping):
             raise ConfigError(f"configuration: data_sources.{name} must be a table/object")
@@ -155,6 +174,9 @@ def load_config(
             )
         for name, desc in models.items():
             _declare(f"models.{name}", orm.declare_model, name, desc)
+        if outbox is not None:
+            source = outbox.pop("source")
+            _declare("outbox", orm.use_outbox, source, **outbox)
         return orm
 
     url = server_url if server_url is not None else client.pop("base_url", None)
@@ -166,6 +188,57 @@ def load_config(
         # Remaps belong to the server's stores: the REST API speaks logical names.
         _declare(f"models.{name}", orm.declare_model, name, {**desc, "sources": [CLIENT_SOURCE]})
     return orm
+
+
+def _outbox_options(value: Any, sources: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``use_outbox`` keywords of the ``"outbox"`` entry (checked; None: no outbox).
+
+    Checked for both roles, so a file that is wrong for its server is wrong everywhere.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"source": value}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"configuration: 'outbox' must be a data source name or a table, got {value!r}"
+        )
+    options = dict(value)
+    unknown = sorted(set(options) - set(_OUTBOX_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"configuration: outbox: unknown key(s) {', '.join(unknown)} "
+            f"(allowed: {', '.join(_OUTBOX_KEYS)})"
+        )
+    source = options.get("source")
+    if not isinstance(source, str) or not source:
+        raise ConfigError('configuration: outbox needs "source" (a data source name)')
+    if source not in sources:
+        raise UnknownDataSource(
+            f"configuration: outbox uses data source {source!r}, which is not in "
+            f"data_sources (declared: {', '.join(sources) or 'none'})"
+        )
+    collection = options.get("collection", "diaspora_outbox")
+    if not isinstance(collection, str) or not collection:
+        raise ConfigError("configuration: outbox.collection must be a non-empty string")
+    for key in ("max_attempts", "lease"):
+        # bool is an int to Python, never a count or a duration here
+        if key in options and (
+            isinstance(options[key], bool) or not isinstance(options[key], int | float)
+        ):
+            raise ConfigError(f"configuration: outbox.{key} must be a number")
+    if "backoff" in options:
+        backoff = options["backoff"]
+        if (
+            not isinstance(backoff, list | tuple)
+            or len(backoff) != 2
+            or any(isinstance(b, bool) or not isinstance(b, int | float) for b in backoff)
+        ):
+            raise ConfigError("configuration: outbox.backoff must be [first, longest] seconds")
+        options["backoff"] = (float(backoff[0]), float(backoff[1]))
+    if "lease" in options:
+        options["lease"] = float(options["lease"])
+    return options
 
 
 def _declare(where: str, fn: Any, *args: Any, **kwargs: Any) -> None:

@@ -188,6 +188,9 @@ class OutboxPort(Protocol):
     def settle(self, ids: Sequence[str]) -> None:
         """Remove delivered intents soon, in the background."""
 
+    async def ack(self, ids: Sequence[str]) -> None:
+        """Remove intents now."""
+
     async def note_failure(self, ids: Sequence[str], error: BaseException) -> None:
         """Record why the intents' write failed (they stay, for delivery)."""
 

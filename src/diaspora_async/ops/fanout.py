@@ -15,7 +15,7 @@ write is revision-guarded, so both are safe whatever actually landed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..errors import (
@@ -165,6 +165,7 @@ async def run(
             raise exc
         return None
 
+    behind = [i for s in deferred for i in ids.get(s, ())]  # the deferred sources'
     try:
         await fan_out(sources, each, f"{what} {meta.name}")
     except FanOutError as exc:
@@ -179,15 +180,32 @@ async def run(
         elif policy == "queue":
             await _settle(meta, exc.failed, ids, [s for s in sources if s not in exc.failed])
             exc.queued.extend(s for s, e in exc.failed.items() if _queueable(e))
+        await _withdraw(meta, behind, policy, exc.failed.values())
         raise
-    except DiasporaError as exc:  # one source: its own error, left queued under "queue"
+    except Exception as exc:  # one source: its own error, left queued under "queue"
+        # Any Exception, not only a store's: a hook's veto (a ValueError, say) must take
+        # its intent with it, as on the FanOutError path, or a replay would perform the
+        # refused write. (Cancellation and the like leave it: the outcome is unknown.)
         if policy == "queue":
             await _settle(meta, {sources[0]: exc}, ids, [])
             if _queueable(exc):
                 exc.add_note(f"queued in the outbox for {sources[0]!r}")
+        await _withdraw(meta, behind, policy, [exc])
         raise
     if policy == "queue":  # removed in the background: the call does not wait for it
         meta.catalog.outbox.settle([i for s in sources for i in ids.get(s, ())])
+
+
+async def _withdraw(
+    meta: ModelMeta, behind: list[str], policy: OnError, errors: Iterable[BaseException]
+) -> None:
+    """After a failed call, drop the deferred sources' intents if the write must not
+    land there later: it was refused somewhere (a hook's veto, a unique value taken) or
+    it is being undone (``compensate``: the relay would otherwise deliver the very write
+    the compensation took back). A store's failure leaves them: write-behind was
+    promised, and revisions make the late delivery safe."""
+    if behind and (policy == "compensate" or not all(_queueable(e) for e in errors)):
+        await meta.catalog.outbox.ack(behind)
 
 
 async def _settle(

@@ -70,6 +70,28 @@ class Relay:
                     await self._wake.wait()
             self._idle.clear()
 
+    async def drain(self) -> None:
+        """Deliver until a pass finds nothing due and no live intent is left anywhere
+        (none leased by another relay, none backing off): the backlog is gone, apart
+        from dead intents. What ``python -m diaspora_async relay --until-empty`` runs."""
+        while True:
+            try:
+                if await self.run_once():
+                    continue  # it found work: look again at once
+                if not await self.live():
+                    return
+            except DiasporaError as exc:  # the outbox's own store is down: retry later
+                log.warning("relay pass failed: %s", exc)
+            # Intents leased by another relay or backing off: they come due later.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def live(self) -> int:
+        """How many intents are not delivered yet and not dead (due or not)."""
+        return sum(g["pending"] for g in await self.outbox.stats())
+
     def wake(self) -> None:
         """Start the next pass now instead of after ``interval``."""
         self._wake.set()

@@ -6,6 +6,9 @@ subclasses ``Pool`` and supplies ``_open``/``_close`` (optionally ``_ping``/``_a
 the pool owns sizing, FIFO waiting with a timeout, checkout health checks and shutdown.
 Adapters borrow with ``async with pool.acquire() as conn`` or, on a per-operation path,
 ``await pool.run(call, *args, translate=...)`` (the same borrow without a lease object).
+Each borrow is one operation, bounded as a whole by ``options.timeout`` (waiting,
+connecting, the block): past it the block is cancelled, its connection discarded and
+``OperationTimeout`` raised (``pool_lease.py``), so a hung store cannot hold the pool.
 Bookkeeping lives in synchronous methods and every await sits outside them, so a task
 cancelled at any await point leaves the counters right, and a connection in an unknown
 state (its block raised, its ping was cut short) is closed in the background, never reused.
@@ -15,19 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from .. import errors
-from ..errors import ConnectionLost, DiasporaError, PoolTimeout
+from ..errors import ConnectionLost, DiasporaError, OperationTimeout, PoolTimeout
 from .pool_entries import Entry as _Entry
 from .pool_entries import Slot as _Slot
+from .pool_lease import Lease, expire, within
 from .pool_options import PoolOptions
 
 __all__ = ["Pool", "PoolOptions"]
@@ -41,7 +45,7 @@ class Pool(ABC, Generic[C]):
 
     Borrow with ``async with pool.acquire() as conn:``. Leaving the block normally returns
     the connection; if the block raises, it is closed unless ``_reusable_after`` says it
-    is still in a known state.
+    is still in a known state; if it outlived ``options.timeout``, it is closed.
 
     Args:
         source: the data source's name, carried by every error the pool raises.
@@ -89,6 +93,11 @@ class Pool(ABC, Generic[C]):
     def _alive(self, conn: C) -> bool:
         """Cheap synchronous check at checkout (e.g. has the socket been closed?)."""
         return True
+
+    # Whether a connection whose operation timed out goes back to the pool. Only for a
+    # connection a cancelled await cannot disturb and that cannot be replaced (SQLite's
+    # ":memory:" one IS the database); anywhere else its state is unknown.
+    _keep_timed_out = False
 
     def _reusable_after(self, exc: BaseException) -> bool:
         """Whether a connection whose block raised ``exc`` may be reused.
@@ -145,37 +154,49 @@ class Pool(ABC, Generic[C]):
             self._started = False  # failed or cancelled: the next open() tries again
             raise
 
-    def acquire(self) -> AbstractAsyncContextManager[C]:
-        """Borrow a connection: ``async with pool.acquire() as conn: ...``.
+    def acquire(self, what: str | None = None) -> AbstractAsyncContextManager[C]:
+        """Borrow a connection for one operation: ``async with pool.acquire() as conn: ...``.
+
+        ``what`` names the operation in ``OperationTimeout`` (e.g. ``"read"``).
 
         Raises:
             PoolTimeout: on entering, nothing could be borrowed or opened within
                 ``acquire_timeout``.
             ConnectionLost: on entering, the pool is closed or opening a connection failed.
+            OperationTimeout: entering plus the block took longer than ``options.timeout``
+                (the block is cancelled and the connection discarded).
         """
-        return _Lease(self)
+        return Lease(self, what)
 
     async def run(
         self,
         call: Callable[..., Awaitable[T]],
         *args: Any,
         translate: Callable[[BaseException], BaseException] | None = None,
+        what: str | None = None,
     ) -> T:
-        """``async with acquire() as conn: return await call(conn, *args)``, for an
-        adapter's per-operation path: no lease object and no enter/exit coroutines.
+        """``async with acquire(what) as conn: return await call(conn, *args)``, for an
+        adapter's per-operation path: no lease object and one enter/exit coroutine less.
 
         ``translate`` turns what ``call`` raised into the adapter's error before the
         pool judges reuse (``_reusable_after``); the original is its ``__cause__``.
         """
-        entry = self._take_ready() or await self._checkout()
+        scope = asyncio.timeout(self.options.timeout)
         try:
-            result = await call(entry.conn, *args)
+            async with scope:
+                entry = self._take_ready() or await self._checkout()
+                try:
+                    result = await call(entry.conn, *args)
+                except BaseException as exc:
+                    ours = exc if translate is None else translate(exc)
+                    self._give_back(entry, self._timed_out(what) if scope.expired() else ours)
+                    if ours is exc:
+                        raise
+                    raise ours from exc
         except BaseException as exc:
-            ours = exc if translate is None else translate(exc)
-            self._give_back(entry, ours)
-            if ours is exc:
-                raise
-            raise ours from exc
+            if scope.expired() and not isinstance(exc, asyncio.CancelledError):
+                raise self._timed_out(what) from exc
+            raise
         self._give_back(entry, None)
         return result
 
@@ -259,7 +280,7 @@ class Pool(ABC, Generic[C]):
         self._waiters.append(fut)
         # A bare timer failing the future: under load most acquires wait, and this is
         # cheaper than an asyncio.timeout() scope per waiter.
-        timer = loop.call_at(deadline, _expire, fut)
+        timer = loop.call_at(deadline, expire, fut)
         try:
             return await fut
         except BaseException as exc:
@@ -359,7 +380,10 @@ class Pool(ABC, Generic[C]):
     async def _warm(self) -> None:
         slot = self._reserve()  # reserved here: a task cancelled before it starts holds none
         if slot is not None:
-            self._put_back(await self._connect(slot, math.inf))
+            # Opening is an operation too: a black-holed server fails it within ``timeout``.
+            connect = functools.partial(self._connect, slot, math.inf)
+            timed_out = functools.partial(self._timed_out, "connect")
+            self._put_back(await within(self.options.timeout, connect, timed_out))
 
     # --- bookkeeping: synchronous, so no cancellation can land halfway through ----------
 
@@ -406,7 +430,9 @@ class Pool(ABC, Generic[C]):
         """End a borrow: return the connection, or close it if ``exc`` (what the borrower's
         block raised) may have left it in an unknown state (``_reusable_after``)."""
         reuse = exc is None
-        if exc is not None:
+        if isinstance(exc, OperationTimeout):
+            reuse = self._keep_timed_out
+        elif exc is not None:
             with contextlib.suppress(Exception):  # a buggy override must not leak the slot
                 reuse = self._reusable_after(exc)
         if reuse:
@@ -458,6 +484,9 @@ class Pool(ABC, Generic[C]):
     def _closed_error(self) -> ConnectionLost:
         return ConnectionLost(self.source, "pool is closed")
 
+    def _timed_out(self, what: str | None) -> OperationTimeout:
+        return OperationTimeout(self.source, self.options.timeout, what)
+
     def _timeout_error(self) -> PoolTimeout:
         self._counts["timeouts"] += 1
         opts = self.options
@@ -469,31 +498,3 @@ class Pool(ABC, Generic[C]):
 
 
 _FIT, _PING, _UNFIT = 0, 1, 2
-
-
-def _expire(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError())
-
-
-class _Lease(AbstractAsyncContextManager[C]):
-    """What ``Pool.acquire()`` returns; its exit never awaits, so it cannot be cut short."""
-
-    def __init__(self, pool: Pool[C]) -> None:
-        self._pool = pool
-        self._entry: _Entry[C] | None = None
-
-    async def __aenter__(self) -> C:
-        entry = self._pool._take_ready() or await self._pool._checkout()
-        self._entry = entry
-        return entry.conn
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        entry, self._entry = self._entry, None
-        if entry is not None:
-            self._pool._give_back(entry, exc)

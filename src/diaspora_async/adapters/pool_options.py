@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["PoolOptions"]
+__all__ = ["PoolOptions", "pop_timeout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +86,11 @@ class PoolOptions:
                 rule = "an integer" if key.endswith("_size") else "a number of seconds"
                 raise ConfigError(f"pool option {key!r} must be {rule}, got {raw!r}") from None
         return cls(**values)
+
+
+def pop_timeout(config: dict[str, Any]) -> float:
+    """Pop and validate ``timeout`` (seconds per operation, default 30) for an adapter with
+    no pool, so the option is accepted and checked by every adapter alike (``ConfigError``)."""
+    return PoolOptions.from_config(
+        {"timeout": config.pop("timeout")} if "timeout" in config else {}
+    ).timeout

@@ -6,9 +6,7 @@ subclasses ``Pool`` and supplies ``_open``/``_close`` (optionally ``_ping``/``_a
 the pool owns sizing, FIFO waiting with a timeout, checkout health checks and shutdown.
 Adapters borrow with ``async with pool.acquire() as conn`` or, on a per-operation path,
 ``await pool.run(call, *args, translate=...)`` (the same borrow without a lease object).
-Each borrow is one operation, bounded as a whole by ``options.timeout`` (waiting,
-connecting, the block): past it the block is cancelled, its connection discarded and
-``OperationTimeout`` raised (``pool_lease.py``), so a hung store cannot hold the pool.
+Each borrow is one operation bounded by ``options.timeout`` (``pool_lease.py``).
 Bookkeeping lives in synchronous methods and every await sits outside them, so a task
 cancelled at any await point leaves the counters right, and a connection in an unknown
 state (its block raised, its ping was cut short) is closed in the background, never reused.
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import math
 import time
 from abc import ABC, abstractmethod
@@ -29,9 +26,10 @@ from typing import Any, Generic, TypeVar
 
 from .. import errors
 from ..errors import ConnectionLost, DiasporaError, OperationTimeout, PoolTimeout
+from .pool_entries import FIT, PING, UNFIT
 from .pool_entries import Entry as _Entry
 from .pool_entries import Slot as _Slot
-from .pool_lease import Lease, expire, within
+from .pool_lease import Deadlines, Lease, expire
 from .pool_options import PoolOptions
 
 __all__ = ["Pool", "PoolOptions"]
@@ -76,6 +74,7 @@ class Pool(ABC, Generic[C]):
         # connection to the pool reopened afterwards.
         self._generation = 0
         self._counts = {"opened": 0, "discarded": 0, "timeouts": 0}
+        self._deadlines = Deadlines(options.timeout)  # every operation's ``timeout``
 
     # --- subclass hooks ---------------------------------------------------------------
 
@@ -94,9 +93,8 @@ class Pool(ABC, Generic[C]):
         """Cheap synchronous check at checkout (e.g. has the socket been closed?)."""
         return True
 
-    # Whether a connection whose operation timed out goes back to the pool. Only for a
-    # connection a cancelled await cannot disturb and that cannot be replaced (SQLite's
-    # ":memory:" one IS the database); anywhere else its state is unknown.
+    # Reuse a connection whose operation timed out? Only one a cancelled await cannot
+    # disturb and nothing can replace (SQLite's ":memory:"); else its state is unknown.
     _keep_timed_out = False
 
     def _reusable_after(self, exc: BaseException) -> bool:
@@ -163,8 +161,7 @@ class Pool(ABC, Generic[C]):
             PoolTimeout: on entering, nothing could be borrowed or opened within
                 ``acquire_timeout``.
             ConnectionLost: on entering, the pool is closed or opening a connection failed.
-            OperationTimeout: entering plus the block took longer than ``options.timeout``
-                (the block is cancelled and the connection discarded).
+            OperationTimeout: entering plus the block outlived ``options.timeout``.
         """
         return Lease(self, what)
 
@@ -176,27 +173,27 @@ class Pool(ABC, Generic[C]):
         what: str | None = None,
     ) -> T:
         """``async with acquire(what) as conn: return await call(conn, *args)``, for an
-        adapter's per-operation path: no lease object and one enter/exit coroutine less.
+        adapter's per-operation path: no lease object and no enter/exit coroutines.
 
         ``translate`` turns what ``call`` raised into the adapter's error before the
         pool judges reuse (``_reusable_after``); the original is its ``__cause__``.
         """
-        scope = asyncio.timeout(self.options.timeout)
+        key = self._deadlines.start()
+        entry = None  # until checked out: nothing to give back, nothing to translate
         try:
-            async with scope:
-                entry = self._take_ready() or await self._checkout()
-                try:
-                    result = await call(entry.conn, *args)
-                except BaseException as exc:
-                    ours = exc if translate is None else translate(exc)
-                    self._give_back(entry, self._timed_out(what) if scope.expired() else ours)
-                    if ours is exc:
-                        raise
-                    raise ours from exc
+            entry = self._take_ready() or await self._checkout()
+            result = await call(entry.conn, *args)
         except BaseException as exc:
-            if scope.expired() and not isinstance(exc, asyncio.CancelledError):
-                raise self._timed_out(what) from exc
-            raise
+            late = self._timed_out(what) if self._deadlines.overdue(key) else None
+            ours = exc if translate is None or entry is None else translate(exc)
+            if entry is not None:
+                self._give_back(entry, late or ours)
+            if late is not None:
+                raise late from exc
+            if ours is exc:
+                raise
+            raise ours from exc
+        self._deadlines.finish(key)
         self._give_back(entry, None)
         return result
 
@@ -339,32 +336,32 @@ class Pool(ABC, Generic[C]):
         return ConnectionLost(self.source, f"could not connect: {exc!r}")
 
     def _fitness(self, entry: _Entry[C]) -> int:
-        """``_FIT``, ``_PING`` (idle long enough for a health check) or ``_UNFIT``."""
+        """``FIT``, ``PING`` (idle long enough for a health check) or ``UNFIT``."""
         opts, now = self.options, self._clock()
         try:
             alive = self._alive(entry.conn)
         except Exception:
             alive = False
         if not alive or (opts.recycle is not None and now - entry.created >= opts.recycle):
-            return _UNFIT
+            return UNFIT
         if opts.health_check_interval is None or now - entry.last_used < opts.health_check_interval:
-            return _FIT
-        return _PING
+            return FIT
+        return PING
 
     def _take_ready(self) -> _Entry[C] | None:
         """The usual checkout, without an await: the newest idle connection if it is fit
         as it is; otherwise None and ``_checkout`` decides (ping, discard, open, wait)."""
-        if self._closed or not self._idle or self._fitness(self._idle[-1]) != _FIT:
+        if self._closed or not self._idle or self._fitness(self._idle[-1]) != FIT:
             return None
         return self._take_idle()
 
     async def _usable(self, entry: _Entry[C], deadline: float) -> bool:
         """Check a connection taken from idle; if unfit, discard it and return False."""
         fitness = self._fitness(entry)
-        if fitness == _UNFIT:
+        if fitness == UNFIT:
             self._discard(entry)
             return False
-        if fitness == _FIT:
+        if fitness == FIT:
             return True
         limit = min(asyncio.get_running_loop().time() + self.options.connect_timeout, deadline)
         try:
@@ -380,10 +377,15 @@ class Pool(ABC, Generic[C]):
     async def _warm(self) -> None:
         slot = self._reserve()  # reserved here: a task cancelled before it starts holds none
         if slot is not None:
-            # Opening is an operation too: a black-holed server fails it within ``timeout``.
-            connect = functools.partial(self._connect, slot, math.inf)
-            timed_out = functools.partial(self._timed_out, "connect")
-            self._put_back(await within(self.options.timeout, connect, timed_out))
+            key = self._deadlines.start()  # an operation too: a hung server fails in time
+            try:
+                entry = await self._connect(slot, math.inf)
+            except BaseException as exc:
+                if self._deadlines.overdue(key):
+                    raise self._timed_out("connect") from exc
+                raise
+            self._deadlines.finish(key)
+            self._put_back(entry)
 
     # --- bookkeeping: synchronous, so no cancellation can land halfway through ----------
 
@@ -485,7 +487,7 @@ class Pool(ABC, Generic[C]):
         return ConnectionLost(self.source, "pool is closed")
 
     def _timed_out(self, what: str | None) -> OperationTimeout:
-        return OperationTimeout(self.source, self.options.timeout, what)
+        return OperationTimeout(self.source, self._deadlines.seconds, what)
 
     def _timeout_error(self) -> PoolTimeout:
         self._counts["timeouts"] += 1
@@ -495,6 +497,3 @@ class Pool(ABC, Generic[C]):
             f"no connection free after {opts.acquire_timeout:g} s "
             f"(max_size={opts.max_size}, in use={len(self._borrowed)})",
         )
-
-
-_FIT, _PING, _UNFIT = 0, 1, 2

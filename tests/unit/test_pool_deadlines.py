@@ -35,12 +35,13 @@ async def test_a_hung_operation_times_out_and_its_connection_is_discarded(borrow
     pool = FakePool(timeout=T)
     assert await pool.run(answer) == 0  # one idle connection, then it hangs
     start = time.monotonic()
+
+    async def leased() -> None:
+        async with pool.acquire("read") as conn:
+            await hang(conn)
+
     with pytest.raises(OperationTimeout) as info:
-        if borrow == "run":
-            await pool.run(hang, what="read")
-        else:
-            async with pool.acquire("read") as conn:
-                await hang(conn)
+        await (pool.run(hang, what="read") if borrow == "run" else leased())
     assert T <= time.monotonic() - start < T + 1.0
     err = info.value
     assert isinstance(err, DataSourceError)
@@ -135,10 +136,8 @@ async def test_an_answer_that_beat_the_deadline_stands_and_leaves_no_cancellatio
     pool = FakePool(timeout=T)
 
     async def swallow(conn: FakeConn) -> str:
-        try:
+        with contextlib.suppress(asyncio.CancelledError):  # a driver finishing its reply
             await asyncio.sleep(T * 2)
-        except asyncio.CancelledError:
-            pass  # a driver that finishes its reply anyway
         return "late but whole"
 
     assert await pool.run(swallow) == "late but whole"

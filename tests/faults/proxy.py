@@ -160,7 +160,8 @@ class FaultProxy:
         ]
         self._tasks.update(pipes)
         try:
-            await asyncio.gather(*pipes)
+            # return_exceptions: pipes cancelled by running()'s exit end this quietly.
+            await asyncio.gather(*pipes, return_exceptions=True)
         finally:
             self._tasks.difference_update(pipes)
             self._links.discard(link)

@@ -146,8 +146,14 @@ class MongoAdapter(Adapter):
                 document_class=dict, tz_aware=True, tzinfo=UTC
             )
             self._db = self._client.get_database(self.database, codec_options=codec)
-        await self._pool.open()  # permits: nothing to refuse; the ping meets the server
-        await self.ping()
+        try:
+            await self._pool.open()  # permits: nothing to refuse; the ping meets the server
+            await self.ping()
+        except BaseException:
+            # The data source only closes an adapter whose connect() succeeded: close
+            # the client made here (a hung or absent server), or its monitors leak.
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Close the pool (waiting for running operations) and the client if we made it."""

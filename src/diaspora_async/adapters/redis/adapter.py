@@ -182,7 +182,11 @@ class RedisAdapter(Adapter):
     async def connect(self) -> None:
         """Open the pool (``min_size`` connections) and check the server answers."""
         await self._pool.open()  # raises ours: the pool asks classify_connect_error
-        await self.ping()
+        try:
+            await self.ping()
+        except BaseException:
+            await self._pool.close()  # the data source closes only a connected adapter
+            raise
 
     async def close(self) -> None:
         """Close the pool, waiting for borrowed connections (``close_timeout``)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import diaspora_async as da
 from diaspora_async.adapters.pool_options import PoolOptions, pop_timeout
 from diaspora_async.errors import ConfigError, DataSourceError, OperationTimeout
 from tests.unit.test_pool import FakeConn, FakePool, check
@@ -170,3 +171,26 @@ def test_timeout_defaults_to_30_and_accepts_numeric_strings() -> None:
     assert PoolOptions().timeout == 30.0 == pop_timeout({})
     config: dict[str, Any] = {"timeout": "2.5", "other": 1}
     assert pop_timeout(config) == 2.5 and config == {"other": 1}
+
+
+ADAPTERS = [
+    ("memory", {}),
+    ("sqlite", {}),
+    ("mysql", {"url": "mysql://root@127.0.0.1:1/db"}),
+    ("redis", {"url": "redis://127.0.0.1:1/0"}),
+    ("mongo", {"url": "mongodb://127.0.0.1:1/db"}),
+    ("http", {"base_url": "http://127.0.0.1:1/api"}),
+]
+
+
+@pytest.mark.parametrize(("label", "config"), ADAPTERS, ids=[a[0] for a in ADAPTERS])
+def test_every_adapter_takes_and_checks_timeout(label: str, config: dict[str, Any]) -> None:
+    orm = da.Diaspora()
+    ds = orm.create_data_source("ok", label, **config, timeout=2.5)  # no I/O here
+    adapter: Any = ds.adapter
+    pool = getattr(adapter, "_pool", None)
+    seconds = adapter.timeout if pool is None else pool.options.timeout
+    assert seconds == 2.5
+    for bad in (0, -1, "soon", True):
+        with pytest.raises(ConfigError, match="'timeout'"):
+            orm.create_data_source(f"bad{bad!r}", label, **config, timeout=bad)

@@ -164,9 +164,10 @@ class RedisAdapter(Adapter):
             raise ConfigError(f"data source {name!r} (redis): bad url {url!r}: {exc}") from None
         kwargs.update(
             socket_connect_timeout=options.connect_timeout,
-            # The handshake's (redis-py reads it); replies: self._timeout. Without one,
-            # the operation's own limit: a handshake never outlives it anyway.
-            socket_timeout=options.timeout if socket_timeout is None else socket_timeout,
+            # The handshake's (redis-py reads it); replies: self._timeout. No default from
+            # ``timeout``: redis-py would then wrap every send in asyncio.wait_for (a task
+            # per command), and the pool's deadline bounds the handshake anyway.
+            socket_timeout=socket_timeout,
             decode_responses=False,
             client_name=client_name,
         )

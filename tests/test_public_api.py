@@ -7,7 +7,8 @@ import diaspora_async as da
 EXPECTED = {
     "ALL", "AccessDenied", "Adapter", "Capabilities", "CollectionSchema", "ConfigError", "ConflictError", "ConnectionLost",
     "DataSource", "DataSourceError", "Diaspora", "DiasporaError", "Entity", "EntitySet",
-    "EntityState", "EntityStateError", "FanOutError", "IntegrityError", "Model", "PoolTimeout",
+    "EntityState", "EntityStateError", "FanOutError", "IntegrityError", "Model", "OperationTimeout",
+    "PoolTimeout",
     "QueryError", "UnknownDataSource", "UnsupportedQuery", "ValidationError", "errors", "field", "server",
 }  # fmt: skip
 

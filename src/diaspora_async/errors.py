@@ -18,6 +18,8 @@ The tree::
     ├── DataSourceError         a store failed; carries ``.source``
     │   ├── ConnectionLost      the connection broke or could not be made
     │   ├── PoolTimeout         no connection could be borrowed in time
+    │   ├── OperationTimeout    one operation outlived the source's ``timeout=``:
+    │   │                       a write's outcome is unknown
     │   ├── AccessDenied        the store refused the credentials or the database:
     │   │                       not retried, retrying cannot help
     │   └── IntegrityError      a unique constraint refused the write
@@ -40,6 +42,7 @@ __all__ = [
     "EntityStateError",
     "FanOutError",
     "IntegrityError",
+    "OperationTimeout",
     "PoolTimeout",
     "QueryError",
     "UnknownDataSource",
@@ -150,6 +153,30 @@ class AccessDenied(DataSourceError):
 
 class PoolTimeout(DataSourceError):
     """No connection could be borrowed from the pool within ``acquire_timeout``."""
+
+
+class OperationTimeout(DataSourceError):
+    """One operation on a store took longer than its data source's ``timeout=``.
+
+    The limit covers waiting for a connection, connecting and the operation itself. A
+    timed-out write has an unknown outcome: it may have been applied, or not. Queueing
+    or compensating it is safe because writes are revision-guarded. The connection it
+    ran on is discarded (its state is unknown), never reused.
+
+    Attributes:
+        source: the data source's name.
+        operation: what timed out (e.g. ``"get"``, ``"connect"``), or None if not known.
+        timeout: the limit in seconds.
+    """
+
+    def __init__(self, source: str, timeout: float, operation: str | None = None) -> None:
+        self.operation = operation
+        self.timeout = timeout
+        what = operation or "operation"
+        super().__init__(source, f"{what} timed out: no result within timeout={timeout:g} s")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickling (e.g. across processes) keeps fields
+        return type(self), (self.source, self.timeout, self.operation)
 
 
 class IntegrityError(DataSourceError):

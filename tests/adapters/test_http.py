@@ -333,7 +333,7 @@ async def test_ping_and_use_before_connect() -> None:
         ({}, "base_url must be an http"),
         ({"base_url": "localhost:80"}, "base_url must be an http"),
         ({"base_url": "http://x", "headers": {"a": 1}}, "headers must map str to str"),
-        ({"base_url": "http://x", "timeout": "soon"}, "timeout must be a number"),
+        ({"base_url": "http://x", "timeout": "soon"}, "'timeout' must be a number"),
         ({"base_url": "http://x", "retries": -1}, "retries must be >= 0"),
         ({"base_url": "http://x", "page_size": 0}, "page_size must be >= 1"),
         ({"base_url": "http://x", "transport": object()}, "transport must be an httpx"),

@@ -9,6 +9,11 @@ injected at the TCP level, the way a network or a crashed middlebox produces the
   reply is then dropped and both sides reset: the write happened, the reply was lost
   (the "unknown outcome" case every retry, replay and compensation must survive).
 * ``reset_all()`` resets every open connection now.
+* ``blackhole``: while True, the proxy keeps accepting connections and reading what
+  clients send, but forwards nothing and answers nothing, and closes nothing: a frozen
+  server or a black-holed route, the case only a timeout ends. A new connection is not
+  even connected to the service. ``heal()`` ends it and resets every connection that
+  swallowed data meanwhile (its byte stream has a hole, so it cannot be resumed).
 
 Decisions are drawn from a seeded ``random.Random``, so a failing run can be replayed
 with the same seed (the order of connections still depends on scheduling).
@@ -44,6 +49,7 @@ class _Link:
         self.service = service
         self.lose_reply = False
         self.closed = False
+        self.swallowed = False  # black-holed data: the stream has a hole
 
     def reset(self) -> None:
         if not self.closed:
@@ -58,6 +64,8 @@ class FaultProxy:
     Attributes:
         accepted: connections accepted so far.
         resets: connections reset by a fault so far.
+        blackhole: while True, nothing is forwarded or answered (see the module).
+        swallowed: request chunks black-holed so far.
     """
 
     def __init__(
@@ -72,15 +80,23 @@ class FaultProxy:
         self.host, self.port = host, port
         self.reset_before = reset_before
         self.reset_after = reset_after
+        self.blackhole = False
         self.accepted = 0
         self.resets = 0
+        self.swallowed = 0
         self._random = random.Random(seed)
         self._links: set[_Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def heal(self) -> None:
-        """No more faults from now on (open connections stay as they are)."""
+        """No more faults from now on: open connections stay as they are, except those
+        that lost data to the black hole, which are reset."""
         self.reset_before = self.reset_after = 0.0
+        self.blackhole = False
+        for link in list(self._links):
+            if link.swallowed:
+                link.reset()
+                self.resets += 1
 
     def reset_all(self) -> None:
         """Reset every open connection now."""
@@ -91,6 +107,10 @@ class FaultProxy:
     async def _requests(self, link: _Link, reader: asyncio.StreamReader) -> None:
         try:
             while data := await reader.read(65536):
+                if self.blackhole:
+                    link.swallowed = True
+                    self.swallowed += 1
+                    continue
                 draw = self._random.random()
                 if draw < self.reset_before:
                     self.resets += 1
@@ -108,6 +128,9 @@ class FaultProxy:
     async def _replies(self, link: _Link, reader: asyncio.StreamReader) -> None:
         try:
             while data := await reader.read(65536):
+                if self.blackhole or link.swallowed:
+                    link.swallowed = True  # held back: the client never sees it
+                    continue
                 if link.lose_reply:
                     self.resets += 1
                     link.reset()
@@ -121,6 +144,9 @@ class FaultProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        if self.blackhole:  # accept and read, never connect: the handshake never comes
+            await self._swallow(reader, writer)
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
         except OSError:
@@ -134,10 +160,26 @@ class FaultProxy:
         ]
         self._tasks.update(pipes)
         try:
-            await asyncio.gather(*pipes)
+            # return_exceptions: pipes cancelled by running()'s exit end this quietly.
+            await asyncio.gather(*pipes, return_exceptions=True)
         finally:
             self._tasks.difference_update(pipes)
             self._links.discard(link)
+
+    async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A connection accepted while black-holed: read and drop until the client gives
+        # up (or heal(), which ends it with a reset: it never reached the service).
+        link = _Link(writer, writer)
+        link.swallowed = True
+        self._links.add(link)
+        try:
+            while await reader.read(65536):
+                self.swallowed += 1
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._links.discard(link)
+            link.reset()
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[int]:

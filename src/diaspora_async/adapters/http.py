@@ -36,6 +36,7 @@ from ..errors import (
     ConfigError,
     ConnectionLost,
     DiasporaError,
+    OperationTimeout,
     QueryError,
     ValidationError,
 )
@@ -79,7 +80,9 @@ class HTTPAdapter(Adapter):
     Config:
         base_url: the server's URL, e.g. ``"http://127.0.0.1:8000/api"`` (required).
         headers: extra headers on every request (e.g. ``{"authorization": "Bearer ..."}``).
-        timeout: seconds for each read/write of a request (default 30).
+        timeout: seconds per operation (default 30): a request, its retries and the
+            wait for a permit; past it, ``OperationTimeout`` (a pool option, as for every
+            adapter; httpx's own read/write timeouts are the same number).
         retries: extra attempts for idempotent requests (GET, DELETE) after a transport
             error or a 502/503/504; other requests are retried only when the connection
             could not be made (default 2).
@@ -112,9 +115,7 @@ class HTTPAdapter(Adapter):
         ):
             raise ConfigError(f"data source {name!r} (http): headers must map str to str")
         self.headers = dict(headers)
-        self.timeout = float(
-            _config_number("timeout", name, config.pop("timeout", 30.0), False, 0.001)
-        )
+        self.timeout = self.options.timeout
         self.retries = int(_config_number("retries", name, config.pop("retries", 2), True, 0))
         self.page_size = int(
             _config_number("page_size", name, config.pop("page_size", 1000), True, 1)
@@ -174,10 +175,10 @@ class HTTPAdapter(Adapter):
         await self._call(schema, "GET", self._path(schema), params={"limit": "0"})
 
     # -- requests ----------------------------------------------------------------------
-    def _client(self) -> Any:
+    def _client(self, what: str = "ping") -> Any:
         if self._pool is None:
             raise ConnectionLost(self.name, "not connected")
-        return self._pool.acquire()
+        return self._pool.acquire(what)
 
     @staticmethod
     def _path(schema: CollectionSchema, suffix: str = "") -> str:
@@ -200,7 +201,7 @@ class HTTPAdapter(Adapter):
         if idempotent is None:
             idempotent = method in ("GET", "DELETE")
         headers = _JSON_HEADERS if body is not None else None
-        async with self._client() as client:
+        async with self._client(method) as client:
             attempt = 0
             while True:
                 attempt += 1
@@ -222,7 +223,10 @@ class HTTPAdapter(Adapter):
                 await asyncio.sleep(0.05 * 2 ** (attempt - 1))  # back off before retrying
 
     def translate_error(self, exc: Exception) -> DiasporaError:
-        """Transport failures -> ``ConnectionLost``; anything else -> ``DataSourceError``."""
+        """httpx's read/write timeouts -> ``OperationTimeout``; other transport failures
+        -> ``ConnectionLost``; anything else -> ``DataSourceError``."""
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            return OperationTimeout(self.name, self.timeout)
         if isinstance(exc, httpx.HTTPError):
             return ConnectionLost(self.name, f"{type(exc).__name__}: {exc}".rstrip(": "))
         return super().translate_error(exc)

@@ -18,6 +18,7 @@ from ..query.ast import Node, Query
 from ..query.match import compile_predicate, sort_rows
 from ..rows import copy_row
 from .base import DELETED, REV, Adapter, Capabilities, CollectionSchema, Revision, Row
+from .pool_options import pop_timeout
 
 __all__ = ["MemoryAdapter"]
 
@@ -25,7 +26,12 @@ _SHARED: dict[str, dict[str, dict[str, Row]]] = {}
 
 
 class MemoryAdapter(Adapter):
-    """Stores rows in process memory (``create_data_source("mem", "memory")``)."""
+    """Stores rows in process memory (``create_data_source("mem", "memory")``).
+
+    Options: ``shared`` (a name: data sources with the same one share the rows) and
+    ``timeout`` (seconds per operation, default 30, validated like every adapter's; no
+    operation here ever waits, so it never fires).
+    """
 
     label = "memory"
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -35,6 +41,7 @@ class MemoryAdapter(Adapter):
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         config = dict(config)
         shared = config.pop("shared", None)
+        self.timeout = pop_timeout(config)
         super().__init__(name, config)
         self._data: dict[str, dict[str, Row]] = (
             _SHARED.setdefault(str(shared), {}) if shared is not None else {}

@@ -6,6 +6,7 @@ subclasses ``Pool`` and supplies ``_open``/``_close`` (optionally ``_ping``/``_a
 the pool owns sizing, FIFO waiting with a timeout, checkout health checks and shutdown.
 Adapters borrow with ``async with pool.acquire() as conn`` or, on a per-operation path,
 ``await pool.run(call, *args, translate=...)`` (the same borrow without a lease object).
+Each borrow is one operation bounded by ``options.timeout`` (``pool_lease.py``).
 Bookkeeping lives in synchronous methods and every await sits outside them, so a task
 cancelled at any await point leaves the counters right, and a connection in an unknown
 state (its block raised, its ping was cut short) is closed in the background, never reused.
@@ -21,13 +22,14 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from .. import errors
-from ..errors import ConnectionLost, DiasporaError, PoolTimeout
+from ..errors import ConnectionLost, DiasporaError, OperationTimeout, PoolTimeout
+from .pool_entries import FIT, PING, UNFIT
 from .pool_entries import Entry as _Entry
 from .pool_entries import Slot as _Slot
+from .pool_lease import Deadlines, Lease, expire
 from .pool_options import PoolOptions
 
 __all__ = ["Pool", "PoolOptions"]
@@ -41,7 +43,7 @@ class Pool(ABC, Generic[C]):
 
     Borrow with ``async with pool.acquire() as conn:``. Leaving the block normally returns
     the connection; if the block raises, it is closed unless ``_reusable_after`` says it
-    is still in a known state.
+    is still in a known state; if it outlived ``options.timeout``, it is closed.
 
     Args:
         source: the data source's name, carried by every error the pool raises.
@@ -72,6 +74,7 @@ class Pool(ABC, Generic[C]):
         # connection to the pool reopened afterwards.
         self._generation = 0
         self._counts = {"opened": 0, "discarded": 0, "timeouts": 0}
+        self._deadlines = Deadlines(options.timeout)  # every operation's ``timeout``
 
     # --- subclass hooks ---------------------------------------------------------------
 
@@ -89,6 +92,10 @@ class Pool(ABC, Generic[C]):
     def _alive(self, conn: C) -> bool:
         """Cheap synchronous check at checkout (e.g. has the socket been closed?)."""
         return True
+
+    # Reuse a connection whose operation timed out? Only one a cancelled await cannot
+    # disturb and nothing can replace (SQLite's ":memory:"); else its state is unknown.
+    _keep_timed_out = False
 
     def _reusable_after(self, exc: BaseException) -> bool:
         """Whether a connection whose block raised ``exc`` may be reused.
@@ -145,37 +152,48 @@ class Pool(ABC, Generic[C]):
             self._started = False  # failed or cancelled: the next open() tries again
             raise
 
-    def acquire(self) -> AbstractAsyncContextManager[C]:
-        """Borrow a connection: ``async with pool.acquire() as conn: ...``.
+    def acquire(self, what: str | None = None) -> AbstractAsyncContextManager[C]:
+        """Borrow a connection for one operation: ``async with pool.acquire() as conn: ...``.
+
+        ``what`` names the operation in ``OperationTimeout`` (e.g. ``"read"``).
 
         Raises:
             PoolTimeout: on entering, nothing could be borrowed or opened within
                 ``acquire_timeout``.
             ConnectionLost: on entering, the pool is closed or opening a connection failed.
+            OperationTimeout: entering plus the block outlived ``options.timeout``.
         """
-        return _Lease(self)
+        return Lease(self, what)
 
     async def run(
         self,
         call: Callable[..., Awaitable[T]],
         *args: Any,
         translate: Callable[[BaseException], BaseException] | None = None,
+        what: str | None = None,
     ) -> T:
-        """``async with acquire() as conn: return await call(conn, *args)``, for an
+        """``async with acquire(what) as conn: return await call(conn, *args)``, for an
         adapter's per-operation path: no lease object and no enter/exit coroutines.
 
         ``translate`` turns what ``call`` raised into the adapter's error before the
         pool judges reuse (``_reusable_after``); the original is its ``__cause__``.
         """
-        entry = self._take_ready() or await self._checkout()
+        key = self._deadlines.start()
+        entry = None  # until checked out: nothing to give back, nothing to translate
         try:
+            entry = self._take_ready() or await self._checkout()
             result = await call(entry.conn, *args)
         except BaseException as exc:
-            ours = exc if translate is None else translate(exc)
-            self._give_back(entry, ours)
+            late = self._timed_out(what) if self._deadlines.overdue(key) else None
+            ours = exc if translate is None or entry is None else translate(exc)
+            if entry is not None:
+                self._give_back(entry, late or ours)
+            if late is not None:
+                raise late from exc
             if ours is exc:
                 raise
             raise ours from exc
+        self._deadlines.finish(key)
         self._give_back(entry, None)
         return result
 
@@ -259,7 +277,7 @@ class Pool(ABC, Generic[C]):
         self._waiters.append(fut)
         # A bare timer failing the future: under load most acquires wait, and this is
         # cheaper than an asyncio.timeout() scope per waiter.
-        timer = loop.call_at(deadline, _expire, fut)
+        timer = loop.call_at(deadline, expire, fut)
         try:
             return await fut
         except BaseException as exc:
@@ -318,32 +336,32 @@ class Pool(ABC, Generic[C]):
         return ConnectionLost(self.source, f"could not connect: {exc!r}")
 
     def _fitness(self, entry: _Entry[C]) -> int:
-        """``_FIT``, ``_PING`` (idle long enough for a health check) or ``_UNFIT``."""
+        """``FIT``, ``PING`` (idle long enough for a health check) or ``UNFIT``."""
         opts, now = self.options, self._clock()
         try:
             alive = self._alive(entry.conn)
         except Exception:
             alive = False
         if not alive or (opts.recycle is not None and now - entry.created >= opts.recycle):
-            return _UNFIT
+            return UNFIT
         if opts.health_check_interval is None or now - entry.last_used < opts.health_check_interval:
-            return _FIT
-        return _PING
+            return FIT
+        return PING
 
     def _take_ready(self) -> _Entry[C] | None:
         """The usual checkout, without an await: the newest idle connection if it is fit
         as it is; otherwise None and ``_checkout`` decides (ping, discard, open, wait)."""
-        if self._closed or not self._idle or self._fitness(self._idle[-1]) != _FIT:
+        if self._closed or not self._idle or self._fitness(self._idle[-1]) != FIT:
             return None
         return self._take_idle()
 
     async def _usable(self, entry: _Entry[C], deadline: float) -> bool:
         """Check a connection taken from idle; if unfit, discard it and return False."""
         fitness = self._fitness(entry)
-        if fitness == _UNFIT:
+        if fitness == UNFIT:
             self._discard(entry)
             return False
-        if fitness == _FIT:
+        if fitness == FIT:
             return True
         limit = min(asyncio.get_running_loop().time() + self.options.connect_timeout, deadline)
         try:
@@ -359,7 +377,15 @@ class Pool(ABC, Generic[C]):
     async def _warm(self) -> None:
         slot = self._reserve()  # reserved here: a task cancelled before it starts holds none
         if slot is not None:
-            self._put_back(await self._connect(slot, math.inf))
+            key = self._deadlines.start()  # an operation too: a hung server fails in time
+            try:
+                entry = await self._connect(slot, math.inf)
+            except BaseException as exc:
+                if self._deadlines.overdue(key):
+                    raise self._timed_out("connect") from exc
+                raise
+            self._deadlines.finish(key)
+            self._put_back(entry)
 
     # --- bookkeeping: synchronous, so no cancellation can land halfway through ----------
 
@@ -406,7 +432,9 @@ class Pool(ABC, Generic[C]):
         """End a borrow: return the connection, or close it if ``exc`` (what the borrower's
         block raised) may have left it in an unknown state (``_reusable_after``)."""
         reuse = exc is None
-        if exc is not None:
+        if isinstance(exc, OperationTimeout):
+            reuse = self._keep_timed_out
+        elif exc is not None:
             with contextlib.suppress(Exception):  # a buggy override must not leak the slot
                 reuse = self._reusable_after(exc)
         if reuse:
@@ -458,6 +486,9 @@ class Pool(ABC, Generic[C]):
     def _closed_error(self) -> ConnectionLost:
         return ConnectionLost(self.source, "pool is closed")
 
+    def _timed_out(self, what: str | None) -> OperationTimeout:
+        return OperationTimeout(self.source, self._deadlines.seconds, what)
+
     def _timeout_error(self) -> PoolTimeout:
         self._counts["timeouts"] += 1
         opts = self.options
@@ -466,34 +497,3 @@ class Pool(ABC, Generic[C]):
             f"no connection free after {opts.acquire_timeout:g} s "
             f"(max_size={opts.max_size}, in use={len(self._borrowed)})",
         )
-
-
-_FIT, _PING, _UNFIT = 0, 1, 2
-
-
-def _expire(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError())
-
-
-class _Lease(AbstractAsyncContextManager[C]):
-    """What ``Pool.acquire()`` returns; its exit never awaits, so it cannot be cut short."""
-
-    def __init__(self, pool: Pool[C]) -> None:
-        self._pool = pool
-        self._entry: _Entry[C] | None = None
-
-    async def __aenter__(self) -> C:
-        entry = self._pool._take_ready() or await self._pool._checkout()
-        self._entry = entry
-        return entry.conn
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        entry, self._entry = self._entry, None
-        if entry is not None:
-            self._pool._give_back(entry, exc)

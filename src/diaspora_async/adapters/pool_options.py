@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["PoolOptions"]
+__all__ = ["PoolOptions", "pop_timeout"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,8 @@ class PoolOptions:
     """Sizing and timing of a ``Pool`` (seconds); checked on construction (``ConfigError``).
 
     Attributes:
+        timeout: bound on one whole operation (waiting for a connection, connecting,
+            the operation) -> ``OperationTimeout``; the connection is then discarded.
         min_size: connections ``Pool.open()`` opens; idle ones are never trimmed.
         max_size: most connections at once (idle + borrowed + being opened).
         acquire_timeout: bound on all of ``acquire()`` (waiting + opening) -> ``PoolTimeout``.
@@ -30,6 +32,7 @@ class PoolOptions:
         close_timeout: how long ``close()`` waits for borrowed connections to come back.
     """
 
+    timeout: float = 30.0
     min_size: int = 0
     max_size: int = 10
     acquire_timeout: float = 10.0
@@ -46,9 +49,9 @@ class PoolOptions:
             raise bad("max_size", "an integer >= 1")
         if not 0 <= self.min_size <= self.max_size:
             raise bad("min_size", f"an integer from 0 to max_size ({self.max_size})")
-        for key in ("acquire_timeout", "connect_timeout", "close_timeout", "recycle"):
+        for key in ("timeout", "acquire_timeout", "connect_timeout", "close_timeout", "recycle"):
             value = getattr(self, key)
-            if value is not None and not 0 < value < math.inf:
+            if value is not None and (isinstance(value, bool) or not 0 < value < math.inf):
                 raise bad(key, "a finite number of seconds > 0")
         interval = self.health_check_interval
         if interval is not None and not 0 <= interval < math.inf:
@@ -83,3 +86,11 @@ class PoolOptions:
                 rule = "an integer" if key.endswith("_size") else "a number of seconds"
                 raise ConfigError(f"pool option {key!r} must be {rule}, got {raw!r}") from None
         return cls(**values)
+
+
+def pop_timeout(config: dict[str, Any]) -> float:
+    """Pop and validate ``timeout`` (seconds per operation, default 30) for an adapter with
+    no pool, so the option is accepted and checked by every adapter alike (``ConfigError``)."""
+    return PoolOptions.from_config(
+        {"timeout": config.pop("timeout")} if "timeout" in config else {}
+    ).timeout

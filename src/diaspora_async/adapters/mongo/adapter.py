@@ -33,6 +33,7 @@ from ...errors import (
     DataSourceError,
     DiasporaError,
     IntegrityError,
+    OperationTimeout,
     PoolTimeout,
 )
 from ...query.ast import Node, Query
@@ -75,10 +76,12 @@ class MongoAdapter(Adapter):
     ``AsyncMongoClient`` or a motor ``AsyncIOMotorClient`` you own and close; the
     database from ``database=`` or the client's default), ``client_options`` (extra
     keyword arguments for the ``AsyncMongoClient`` built from ``url``), plus the common
-    pool options (``min_size``, ``max_size``, ``acquire_timeout``, ``connect_timeout``,
-    ``recycle``, ``health_check_interval``, ``close_timeout``). With ``url``, the client
-    gets ``maxPoolSize=max_size``, ``minPoolSize=min_size`` and ``connect_timeout`` as
-    its connect and server-selection timeouts.
+    pool options (``timeout``, seconds per operation, default 30 -> ``OperationTimeout``;
+    ``min_size``, ``max_size``, ``acquire_timeout``, ``connect_timeout``, ``recycle``,
+    ``health_check_interval``, ``close_timeout``). With ``url``, the client gets
+    ``maxPoolSize=max_size``, ``minPoolSize=min_size``, ``connect_timeout`` as its
+    connect and server-selection timeouts and ``timeout`` as its socket timeout (so the
+    driver drops a socket that stopped answering even where no task waits on it).
 
     Attributes:
         database: the database's name.
@@ -122,10 +125,12 @@ class MongoAdapter(Adapter):
             "minPoolSize": options.min_size,
             "connectTimeoutMS": int(options.connect_timeout * 1000),
             "serverSelectionTimeoutMS": int(options.connect_timeout * 1000),
+            "socketTimeoutMS": int(options.timeout * 1000),
             **client_options,
         }
         self._db: Any = None
         self._pool = PermitPool(name, options, PERMIT)
+        self._timeout = options.timeout
         self._known: dict[CollectionSchema, MongoCollection] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -141,8 +146,14 @@ class MongoAdapter(Adapter):
                 document_class=dict, tz_aware=True, tzinfo=UTC
             )
             self._db = self._client.get_database(self.database, codec_options=codec)
-        await self._pool.open()  # permits: nothing to refuse; the ping meets the server
-        await self.ping()
+        try:
+            await self._pool.open()  # permits: nothing to refuse; the ping meets the server
+            await self.ping()
+        except BaseException:
+            # The data source only closes an adapter whose connect() succeeded: close
+            # the client made here (a hung or absent server), or its monitors leak.
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Close the pool (waiting for running operations) and the client if we made it."""
@@ -416,15 +427,17 @@ class MongoAdapter(Adapter):
 
     @asynccontextmanager
     async def _borrow(self) -> AsyncIterator[None]:
-        """Hold a permit for one driver call; the one boundary for driver errors."""
+        """Hold a permit for one driver call (bounded by ``timeout``: past it, the call is
+        cancelled and the permit discarded); the one boundary for driver errors."""
         async with self._pool.acquire():
             with self.translate_errors():
                 yield
 
     def translate_error(self, exc: Exception) -> DiasporaError:
-        """Duplicate keys -> ``IntegrityError``; network trouble -> ``ConnectionLost``;
-        the driver's own wait-queue timeout -> ``PoolTimeout``; the rest (server
-        errors, operation timeouts, unencodable values) -> ``DataSourceError``."""
+        """Duplicate keys -> ``IntegrityError``; a reply later than the socket timeout
+        (``timeout``) -> ``OperationTimeout``; other network trouble -> ``ConnectionLost``;
+        the driver's own wait-queue timeout -> ``PoolTimeout``; the rest (server errors,
+        server-side time limits, unencodable values) -> ``DataSourceError``."""
         what = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, perr.DuplicateKeyError):
             return IntegrityError(self.name, f"duplicate key: {exc}")
@@ -437,7 +450,9 @@ class MongoAdapter(Adapter):
             return DataSourceError(self.name, f"{what} {first}".strip())
         if isinstance(exc, perr.WaitQueueTimeoutError):
             return PoolTimeout(self.name, what)
-        if isinstance(exc, perr.ConnectionFailure):  # AutoReconnect, NetworkTimeout, ...
+        if isinstance(exc, perr.NetworkTimeout):
+            return OperationTimeout(self.name, self._timeout)
+        if isinstance(exc, perr.ConnectionFailure):  # AutoReconnect, ...
             return ConnectionLost(self.name, what)
         if isinstance(exc, perr.OperationFailure) and exc.code in _DENIED:
             return AccessDenied(

@@ -119,11 +119,12 @@ class RedisAdapter(Adapter):
 
     Config: ``url`` (``redis://[user:pass@]host:port/db``, ``rediss://`` or
     ``unix://``; default ``redis://127.0.0.1:6379/0``), ``prefix`` (default ``"da"``),
-    ``socket_timeout`` (seconds per reply, default None: wait), ``client_name`` (set
-    on every connection with ``CLIENT SETNAME``, to find them in ``CLIENT LIST``), plus
-    the common pool
-    options (``min_size``, ``max_size``, ``acquire_timeout``, ``connect_timeout``,
-    ``recycle``, ``health_check_interval``, ``close_timeout``).
+    ``socket_timeout`` (seconds per reply, default None: only ``timeout`` bounds it; a
+    reply later than this is ``ConnectionLost``), ``client_name`` (set on every
+    connection with ``CLIENT SETNAME``, to find them in ``CLIENT LIST``), plus the common
+    pool options (``timeout``, seconds per operation, default 30 -> ``OperationTimeout``;
+    ``min_size``, ``max_size``, ``acquire_timeout``, ``connect_timeout``, ``recycle``,
+    ``health_check_interval``, ``close_timeout``).
 
     Attributes:
         fetched: how many entity hashes reads have fetched so far (a diagnostic: tests
@@ -163,7 +164,10 @@ class RedisAdapter(Adapter):
             raise ConfigError(f"data source {name!r} (redis): bad url {url!r}: {exc}") from None
         kwargs.update(
             socket_connect_timeout=options.connect_timeout,
-            socket_timeout=socket_timeout,  # the handshake's; replies: self._timeout
+            # The handshake's (redis-py reads it); replies: self._timeout. No default from
+            # ``timeout``: redis-py would then wrap every send in asyncio.wait_for (a task
+            # per command), and the pool's deadline bounds the handshake anyway.
+            socket_timeout=socket_timeout,
             decode_responses=False,
             client_name=client_name,
         )
@@ -179,7 +183,11 @@ class RedisAdapter(Adapter):
     async def connect(self) -> None:
         """Open the pool (``min_size`` connections) and check the server answers."""
         await self._pool.open()  # raises ours: the pool asks classify_connect_error
-        await self.ping()
+        try:
+            await self.ping()
+        except BaseException:
+            await self._pool.close()  # the data source closes only a connected adapter
+            raise
 
     async def close(self) -> None:
         """Close the pool, waiting for borrowed connections (``close_timeout``)."""
@@ -259,7 +267,7 @@ class RedisAdapter(Adapter):
             self.round_trips += 1
             borrowed = False
             try:
-                async with self._pool.acquire() as conn:
+                async with self._pool.acquire("read") as conn:
                     borrowed = True
                     with self.translate_errors():
                         replies = await self._send(conn, data, len(commands))
@@ -288,7 +296,7 @@ class RedisAdapter(Adapter):
     async def _eval(self, script: Script, args: Sequence[Any]) -> Any:
         """Run a write script in one round trip (``EVAL`` again if the server lost it)."""
         self.round_trips += 1
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire("write") as conn:
             with self.translate_errors():
                 reply = (await self._send(conn, pack((b"EVALSHA", script.sha, 0, *args)), 1))[0]
                 if isinstance(reply, rexc.NoScriptError):  # a restarted server forgot it

@@ -220,9 +220,10 @@ class MySQLAdapter(SQLAdapter):
     """MySQL / MariaDB: ``create_data_source("main", "mysql", url="mysql://u:p@h:3306/db")``.
 
     Options: ``url`` or ``host``/``port``/``user``/``password``/``db``, ``driver``
-    (``"aiomysql"``, the default, or ``"asyncmy"``), and the pool options (``min_size``,
-    ``max_size``, ``acquire_timeout``, ``connect_timeout``, ``recycle``,
-    ``health_check_interval``, ``close_timeout``).
+    (``"aiomysql"``, the default, or ``"asyncmy"``), and the pool options (``timeout``,
+    seconds per operation, default 30; ``min_size``, ``max_size``, ``acquire_timeout``,
+    ``connect_timeout``, ``recycle``, ``health_check_interval``, ``close_timeout``).
+    Neither driver bounds a reply's wait, so ``timeout`` is what stops a hung server.
     """
 
     label = "mysql"
@@ -312,7 +313,7 @@ class MySQLAdapter(SQLAdapter):
             return await self._fetch_once(sql, params)
 
     async def _fetch_once(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire("read") as conn:
             with self.translate_errors():
                 cur = await self._driver.cursor(conn)
                 await cur.execute(sql, params)
@@ -350,7 +351,7 @@ class MySQLAdapter(SQLAdapter):
         """Run ``statements`` (a transaction if several); sum ``read(cursor, affected)``
         of the first ``counted`` (None: all), ``read`` being one or one per statement."""
         reads = [read] * len(statements) if callable(read) else read
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire("write") as conn:
             with self.translate_errors():
                 cur = await self._driver.cursor(conn)
                 if len(statements) == 1:
@@ -371,7 +372,7 @@ class MySQLAdapter(SQLAdapter):
         # One transaction, pipelined: while the server writes chunk k, this task encodes
         # chunk k+1 (the drivers' escaping is client-side and costs about as much as the
         # server's insert), so a bulk insert takes little more than the server's time.
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire("write") as conn:
             with self.translate_errors():
                 cur = await self._driver.cursor(conn)
                 await conn.begin()
@@ -399,7 +400,7 @@ class MySQLAdapter(SQLAdapter):
                 return total
 
     async def _script(self, statements: list[str]) -> None:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire("schema change") as conn:
             with self.translate_errors():
                 cur = await self._driver.cursor(conn)
                 for sql in statements:

@@ -146,6 +146,11 @@ class _SQLitePool(Pool[aiosqlite.Connection]):
         self._wal = wal
         self._wal_set = False
         self._setup = asyncio.Lock()
+        # A timed-out job still runs whole on the connection's thread (ending in COMMIT or
+        # ROLLBACK), so the connection stays in a known state; the ":memory:" one IS the
+        # database, so it is kept. A file's connection is replaced like any other store's
+        # (a fresh thread, rather than queueing behind a job that may be stuck on a lock).
+        self._keep_timed_out = wal is None
 
     def _file_ready(self) -> bool:
         # A method, not the attribute: the flag changes while this task awaits the lock.
@@ -194,7 +199,8 @@ class SQLiteAdapter(SQLAdapter):
 
     Options: ``path`` (a file, or ``":memory:"``, the default), ``busy_timeout``
     (seconds a writer waits for the file lock, default 5), and the pool options
-    (``max_size`` defaults to 2 for a file and is always 1 for ``":memory:"``).
+    (``timeout``, seconds per operation, default 30; ``max_size`` defaults to 2 for a
+    file and is always 1 for ``":memory:"``).
 
     Why 2: every connection is a worker thread, and they share the GIL. Two let one
     writer and one reader proceed together (WAL); more add thread hand-offs that cost
@@ -243,27 +249,27 @@ class SQLiteAdapter(SQLAdapter):
     def _types(self) -> tuple[Mapping[str, str], str, bool]:
         return _TYPES, " WITHOUT ROWID", False
 
-    def _job(self, fn: Callable[..., T], *args: Any) -> Coroutine[Any, Any, T]:
+    def _job(self, what: str, fn: Callable[..., T], *args: Any) -> Coroutine[Any, Any, T]:
         # Pool.run, not ``async with acquire()`` + ``translate_errors()``: this is every
         # operation's path, and the lease and the guard cost an object and four calls
         # (two of them coroutines), measured at ~2% of a single-row write.
-        return self._pool.run(submit, fn, *args, translate=self.translated)
+        return self._pool.run(submit, fn, *args, translate=self.translated, what=what)
 
     # Plain functions handing back the pool's coroutine: no coroutine of their own.
     def _fetch(self, sql: str, params: Sequence[Any]) -> Coroutine[Any, Any, list[Sequence[Any]]]:
-        return self._job(_fetch_job, sql, params)
+        return self._job("read", _fetch_job, sql, params)
 
     def _run(
         self, statements: Sequence[Statement], counted: int | None = None
     ) -> Coroutine[Any, Any, int]:
-        return self._job(_run_job, statements, counted)
+        return self._job("write", _run_job, statements, counted)
 
     async def _run_chunks(self, statements: Iterator[Statement]) -> int:
         # One job on the worker thread takes the statements from a queue, so this thread
         # encodes chunk k+1 while SQLite writes chunk k. The queue always gets its end
         # (commit, or rollback if encoding failed or this task was cancelled), so the
         # worker never waits forever and the batch is all or nothing.
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire("write") as conn:
             with self.translate_errors():
                 chunks: SimpleQueue[Any] = SimpleQueue()
                 job = submit(conn, _chunks_job, chunks)
@@ -281,7 +287,7 @@ class SQLiteAdapter(SQLAdapter):
                 return result
 
     async def _script(self, statements: list[str]) -> None:
-        await self._job(_script_job, statements)
+        await self._job("schema change", _script_job, statements)
 
     def translate_error(self, exc: Exception) -> DiasporaError:
         """sqlite3/aiosqlite errors -> ours (duplicate key, closed connection)."""

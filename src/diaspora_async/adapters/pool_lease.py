@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .pool_entries import Entry
 
 if TYPE_CHECKING:
-    from .pool import Pool
-    from .pool_entries import Entry
+    from ..errors import DiasporaError
 
 __all__ = ["Deadlines", "Lease", "expire"]
 
@@ -105,12 +106,27 @@ class Deadlines:
             task.cancel()
 
 
+class Lender(Protocol[C]):
+    """What a ``Lease`` needs of its pool (``pool.Pool`` is one): typed here, so this
+    module needs nothing of ``pool.py``, which builds on it."""
+
+    _deadlines: Deadlines
+
+    def _take_ready(self) -> Entry[C] | None: ...
+
+    async def _checkout(self) -> Entry[C]: ...
+
+    def _timed_out(self, what: str | None) -> DiasporaError: ...
+
+    def _give_back(self, entry: Entry[C], exc: BaseException | None) -> None: ...
+
+
 class Lease(AbstractAsyncContextManager[C]):
     """What ``Pool.acquire()`` returns; its exit never awaits, so it cannot be cut short."""
 
     __slots__ = ("_entry", "_key", "_pool", "_what")
 
-    def __init__(self, pool: Pool[C], what: str | None) -> None:
+    def __init__(self, pool: Lender[C], what: str | None) -> None:
         self._pool = pool
         self._what = what
         self._entry: Entry[C] | None = None

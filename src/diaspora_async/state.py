@@ -33,9 +33,7 @@ __all__ = [
     "end",
     "forget",
     "make",
-    "restore",
     "set_attrs",
-    "settle",
     "stamp",
     "supersede",
     "touch",
@@ -252,22 +250,3 @@ def touch(e: EntityCore, source: str) -> None:
 def set_attrs(e: EntityCore, attrs: dict[str, Any]) -> None:
     """Replace ``e``'s attributes (validated or freshly read)."""
     e.__dict__["_attrs"] = attrs
-
-
-def restore(e: EntityCore, source: str, snapshot: dict[str, Any]) -> None:
-    """Put back what ``source`` held for ``e`` before an undone write."""
-    e.__dict__["_confirmed"][source] = snapshot
-
-
-def settle(
-    entities: Sequence[EntityCore], snaps: Sequence[dict[str, Any] | None], source: str
-) -> None:
-    """After an update batch: each entity ``source`` still holds confirms its new
-    snapshot (None: nothing changed) and last talked to ``source``."""
-    for e, snap in zip(entities, snaps, strict=True):
-        slots = e.__dict__
-        confirmed = slots["_confirmed"]
-        if source in confirmed:  # not one the source turned out to have lost
-            if snap is not None:
-                confirmed[source] = snap
-            slots["_last_source"] = source

@@ -298,3 +298,51 @@ async def test_a_refused_host_write_commits_no_intent(tmp_path: Any) -> None:
         assert info.value.succeeded == ["b"] and info.value.queued == []
         assert await Item.pending() == []
         assert await names(Item, "b") == {item.id: "second"}
+
+
+def test_bad_outbox_and_relay_options_are_config_errors() -> None:
+    orm = da.Diaspora()
+    orm.create_data_source("box", "memory")
+    for bad in ({"max_attempts": 0}, {"max_attempts": True}, {"lease": 0}, {"backoff": (2, 1)}):
+        with pytest.raises(da.ConfigError):
+            orm.use_outbox("box", **bad)  # type: ignore[arg-type]
+    orm.use_outbox("box")
+    for interval, batch in ((0, 10), (1.0, 0), (1.0, True)):
+        with pytest.raises(da.ConfigError):
+            orm.relay(interval=interval, batch_size=batch)
+
+
+async def test_a_relay_outlives_its_outbox_store_failing(caplog: pytest.LogCaptureFixture) -> None:
+    orm = da.Diaspora()
+    orm.register_adapter("controlled", ControlledStore)
+    orm.create_data_source("a", "memory")
+    orm.create_data_source("box", "controlled")  # the outbox's own store
+    orm.use_outbox("box")
+
+    class Item(orm.Model, sources=["a"]):
+        name: str
+
+    async with orm:
+        item = Item.spawn(name="y")
+        box = store(orm, "box")
+        box.down = True  # claims are conditional writes on the outbox's store: they fail
+        await item.persist("a")
+        await orm.outbox.record(
+            "Item", "persist", [(item.id, item.attributes, item.revision)], ["a"]
+        )
+        async with orm.relay(interval=30) as relay:
+            await relay.idle()  # a pass ran and failed on the outbox's store: logged, alive
+            assert "relay pass failed" in caplog.text
+            box.down = False
+            await relay.idle()
+        assert relay.delivered.replayed == 1
+        assert await orm.outbox.pending() == []
+
+
+async def test_an_intent_for_a_model_this_process_lacks_backs_off() -> None:
+    orm, Item = make()
+    async with orm:
+        await orm.outbox.record("Gone", "persist", [("x", {"name": "x"}, "0" * 24)], ["a"])
+        assert await orm.replay_outbox() == {"replayed": 0, "failed": 1, "dead": 0}
+        (entry,) = await orm.outbox.pending()
+        assert "no model 'Gone'" in entry["last_error"]

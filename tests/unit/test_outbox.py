@@ -340,7 +340,7 @@ async def test_a_relay_outlives_its_outbox_store_failing(caplog: pytest.LogCaptu
 
 
 async def test_an_intent_for_a_model_this_process_lacks_backs_off() -> None:
-    orm, Item = make()
+    orm, _ = make()
     async with orm:
         await orm.outbox.record("Gone", "persist", [("x", {"name": "x"}, "0" * 24)], ["a"])
         assert await orm.replay_outbox() == {"replayed": 0, "failed": 1, "dead": 0}

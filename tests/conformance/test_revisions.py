@@ -374,3 +374,21 @@ async def test_replay_of_a_delete_wins_over_the_write_it_followed(db: DB) -> Non
     await db.orm.outbox.record("Article", "persist", [write], ["main"])  # type: ignore[list-item]
     await db.orm.replay_outbox()
     assert await db.Article.find(a.id) is None
+
+
+async def test_check_on_a_batch_reports_every_conflict(db: DB) -> None:
+    await db.Article.insert_many([{"title": f"t{i}"} for i in range(3)])
+    mine, theirs = await db.Article.find_many(), await db.Article.find_many()
+    for e in theirs[:2]:
+        e.title = "theirs"
+    await theirs[:2].persist()
+    for e in mine:
+        e.views = 7
+    with pytest.raises(da.ConflictError) as info:
+        await mine.persist(check=True)
+    assert any("2 entities conflicted" in note for note in info.value.__notes__)
+    assert info.value.entity_id == mine[0].id and info.value.revision == theirs[0].revision
+    stored = {e.id: (e.title, e.views) for e in await db.Article.find_many()}
+    assert stored[mine[0].id] == stored[mine[1].id] == ("theirs", 0)
+    assert stored[mine[2].id] == ("t2", 7)  # the one nobody else changed went through
+    assert mine[0].superseded == ["main"] and mine[2].state_in("main") is S.SYNC

@@ -398,3 +398,16 @@ def test_expectations_are_one_statement_per_row() -> None:
         """AND "_del" IS NULL AND COALESCE("_rev", '') = ?""",
         [None, None, rev, "2024-01-02 03:04:05.678000", "b", old],
     )
+
+
+def test_a_patch_updates_the_changed_fields_of_the_base_revision_only() -> None:
+    plans = _small_plans()
+    base, new = "0" * 24, "1" * 24
+    sql, params = plans["sqlite"].patch_one("a", {"s": "y"}, new, base)
+    assert sql == (
+        'UPDATE "w" SET "s" = ?, "_rev" = ? WHERE "id" = ? AND "_del" IS NULL '
+        """AND COALESCE("_rev", '') = ?"""
+    )
+    assert params == ["y", new, "a", base]
+    sql, _ = plans["mariadb"].patch_one("a", {"s": "y"}, new, "")
+    assert sql.startswith("UPDATE `w` SET `s` = %s, `_rev` = %s WHERE `id` = %s")

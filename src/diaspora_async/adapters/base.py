@@ -194,6 +194,17 @@ class Adapter(ABC):
         field values, so they never violate one).
         """
 
+    async def patch(
+        self, schema: CollectionSchema, changes: Sequence[tuple[str, Row, str, str | None]]
+    ) -> list[str]:
+        """An optimisation of ``write`` for copies known to hold a base revision: each
+        ``(id, {changed field: value}, new revision, base revision)`` is applied only
+        where the live copy holds exactly ``base`` (None: a pre-revision copy); returns
+        the ids not patched, which the caller writes whole. The default patches nothing
+        (every id is returned); stores where a narrow update is much cheaper than a
+        full upsert override it."""
+        return [c[0] for c in changes]
+
     async def write_with(
         self,
         schema: CollectionSchema,

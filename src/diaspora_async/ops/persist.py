@@ -17,9 +17,9 @@ parts concurrently and applies the ``on_error`` policy after a failure.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..adapters.base import CollectionSchema
+from ..adapters.base import Adapter, CollectionSchema
 from ..errors import ConflictError
 from ..meta import ModelMeta
 from ..revisions import newest, next_revision
@@ -28,9 +28,6 @@ from ..sources import OnError, check_policy
 from ..state import EntityCore, begin, confirm, end, forget, set_attrs, stamp, supersede
 from .fanout import run
 from .restore import restore_prior
-
-if TYPE_CHECKING:
-    from ..adapters.base import Adapter
 
 Inserts = Sequence[tuple[CollectionSchema, Sequence[dict[str, Any]]]]
 
@@ -193,6 +190,16 @@ async def _persist_in(
         await meta.fire("before_persist_create", creates, source)
         await meta.fire("before_persist_update", updates, source)
     # Everything below up to the first await sees one consistent set of attributes.
+    if len(entities) == 1 and expect is None and not inserts:
+        # entity.persist() of a read-and-changed entity: its source holds the revision it
+        # was read at, so only the changed fields need to go (guarded by that revision).
+        patch = _patch(meta, entities[0], source, revision)
+        if patch is not None and await _patched(meta, entities[0], source, *patch):
+            if events:
+                await meta.fire("after_persist_create", creates, source)
+                await meta.fire("after_persist_update", updates, source)
+                await meta.fire("after_persist", entities, source)
+            return
     if len(entities) < GC_PAUSE_MIN:  # no context manager on the single-entity path
         rows, written = _prepare(meta, entities, source, revision, expect)
     else:
@@ -250,6 +257,43 @@ def _prepare(
         rows.append(row)
         written.append(e)
     return rows, written
+
+
+def _patch(
+    meta: ModelMeta, e: EntityCore, source: str, revision: str
+) -> tuple[tuple[str, dict[str, Any], str, str | None], dict[str, Any]] | None:
+    """``((id, changed fields, new revision, base revision), snapshot)`` when ``source``
+    confirmed the very revision ``e`` was read at and only some fields changed since;
+    else None. Synchronous: the snapshot is the attributes the patch sends."""
+    base = e._base
+    if base is None or e._confirmed.get(source) is not base or e._attrs == base:
+        return None
+    attrs = e._attrs
+    if attrs.keys() != base.keys():
+        return None
+    changed = {k: v for k, v in attrs.items() if base[k] != v}
+    if len(changed) == len(attrs):
+        return None  # everything changed: the whole write costs the same
+    return (e._id, meta.copy(changed), revision, e._rev), meta.copy(attrs)
+
+
+async def _patched(
+    meta: ModelMeta, e: EntityCore, source: str, patch: Any, snapshot: dict[str, Any]
+) -> bool:
+    """Send ``patch``; on success ``e`` stands for ``snapshot`` at the new revision."""
+    adapter, schema = meta.ready_target(source) or await meta.target(source)
+    if type(adapter).patch is Adapter.patch:
+        return False  # the store has no narrow update: written whole, at once
+    begin([e], source)
+    try:
+        missed = await adapter.patch(schema, [patch])
+    finally:
+        end([e], source)
+    if missed:
+        return False  # the copy moved on since the read: written whole (guarded)
+    stamp(e, patch[2], snapshot)
+    confirm(e, source, snapshot)
+    return True
 
 
 def _positions(entities: Sequence[EntityCore], written: list[EntityCore]) -> list[int]:

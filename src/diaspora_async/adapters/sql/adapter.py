@@ -270,6 +270,17 @@ class SQLAdapter(Adapter):
             return _done(0)
         return self._run(self.plan(schema).update(changes))
 
+    async def patch(
+        self, schema: CollectionSchema, changes: Sequence[tuple[str, Row, str, str | None]]
+    ) -> list[str]:
+        """One guarded UPDATE of the changed fields for a single entity (its
+        ``entity.persist()`` after a read: the row holds the base revision)."""
+        if len(changes) != 1:
+            return [c[0] for c in changes]
+        entity_id, change, revision, base = changes[0]
+        statement = self.plan(schema).patch_one(entity_id, change, revision, base or "")
+        return [] if await self._run([statement]) == 1 else [entity_id]
+
     def delete(self, schema: CollectionSchema, ids: Sequence[str]) -> Coroutine[Any, Any, int]:
         """DELETE ... WHERE id IN (...) of the live rows (counted), then of tombstones."""
         if not ids:

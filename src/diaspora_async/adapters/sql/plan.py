@@ -419,6 +419,23 @@ class TablePlan:
                 out.append((self.by_ids(head, hi - lo), values + ids[lo:hi]))
         return out
 
+    def patch_one(
+        self, entity_id: str, change: Row, revision: str, base: str
+    ) -> tuple[str, list[Any]]:
+        """``UPDATE t SET <changed>, _rev = ? WHERE id = ? AND live AND _rev = <base>``:
+        the diff of a write to a row known to hold ``base`` ("" for a pre-revision row);
+        it matches nothing if the row moved on (the caller then writes it whole)."""
+        names = tuple(change)
+        key = ("patch", names)
+        sql = self._sql.get(key)
+        if sql is None:
+            rev, p = self.columns[REV], self.dialect.param
+            head = f"{self._set_head(names)}, {rev} = {p}"
+            sql = self._sql[key] = f"{self.by_ids(head, 1)} AND COALESCE({rev}, '') = {p}"
+        values = self._set_values(change, names)
+        values += (revision, entity_id, base)
+        return sql, values
+
     def _set(self, change: Row) -> tuple[str, list[Any]]:
         """``UPDATE t SET a = ?, b = ?`` for the changed fields (cached), and the values."""
         names = tuple(change)

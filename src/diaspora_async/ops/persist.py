@@ -274,7 +274,8 @@ def _patch(
     changed = {k: v for k, v in attrs.items() if base[k] != v}
     if len(changed) == len(attrs):
         return None  # everything changed: the whole write costs the same
-    return (e._id, meta.copy(changed), revision, e._rev), meta.copy(attrs)
+    # ``changed`` holds the attributes' own values: the adapter only encodes them.
+    return (e._id, changed, revision, e._rev), meta.copy(attrs)
 
 
 async def _patched(

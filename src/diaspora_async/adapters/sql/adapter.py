@@ -200,8 +200,7 @@ class SQLAdapter(Adapter):
             return []
         # The slow path: a row the store holds at its own revision landed (now or
         # before: a replay); any other was refused.
-        held = await self.revisions(schema, [r["id"] for r in rows])
-        return [r["id"] for r in rows if (h := held.get(r["id"])) is None or h[0] != r[REV]]
+        return await self._not_holding(schema, rows)
 
     async def write_with(
         self,
@@ -226,6 +225,12 @@ class SQLAdapter(Adapter):
                 extra += self.plan(other).insert(more, self._max_chars)
         if not await self._upsert_with(upserts, extra, len(rows)):
             return []
+        return await self._not_holding(schema, rows)
+
+    async def _not_holding(self, schema: CollectionSchema, rows: Sequence[Row]) -> list[str]:
+        """The slow path after a write some row may not have taken: the ids whose copy
+        the store does not hold at the row's revision (a copy held at it landed, now or
+        before: a replay)."""
         held = await self.revisions(schema, [r["id"] for r in rows])
         return [r["id"] for r in rows if (h := held.get(r["id"])) is None or h[0] != r[REV]]
 

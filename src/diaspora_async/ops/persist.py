@@ -243,16 +243,19 @@ def _prepare(
     rows: list[dict[str, Any]] = []
     written: list[EntityCore] = []
     for e in entities:
-        base = e._base
-        rev = e._rev
-        if rev is None or base is None or e._attrs != base:
-            base = copy_attrs(e._attrs)
-            rev = revision
-            stamp(e, rev, base)
-        elif expect is None and e._confirmed.get(source) is base:
+        # The slots straight from the instance dict (a spawned entity has neither yet):
+        # this loop runs once per row of a bulk write, where every lookup counts.
+        slots = e.__dict__
+        base = slots.get("_base")
+        rev = slots.get("_rev")
+        attrs = slots["_attrs"]
+        if rev is None or base is None or attrs != base:
+            base = slots["_base"] = copy_attrs(attrs)  # what ``state.stamp`` does
+            rev = slots["_rev"] = revision
+        elif expect is None and slots["_confirmed"].get(source) is base:
             continue  # the source confirmed this very revision: nothing to send
         row = base.copy()
-        row["id"] = e._id
+        row["id"] = slots["_id"]
         row["_rev"] = rev
         rows.append(row)
         written.append(e)

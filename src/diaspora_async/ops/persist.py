@@ -201,10 +201,10 @@ async def _persist_in(
                 await meta.fire("after_persist", entities, source)
             return
     if len(entities) < GC_PAUSE_MIN:  # no context manager on the single-entity path
-        rows, written = _prepare(meta, entities, source, revision, expect)
+        rows, written, late = _prepare(meta, entities, source, revision, expect)
     else:
         with GCPause():
-            rows, written = _prepare(meta, entities, source, revision, expect)
+            rows, written, late = _prepare(meta, entities, source, revision, expect)
     if rows or inserts:
         adapter, schema = meta.ready_target(source) or await meta.target(source)
         wanted = None if expect is None else [expect[i] for i in _positions(entities, written)]
@@ -218,6 +218,9 @@ async def _persist_in(
                 refused = await adapter.write(schema, rows, wanted)
         finally:
             end(written, source)
+        for e, row in late:  # the row sent becomes the snapshot: one dict per row, not two
+            del row["id"], row["_rev"]
+            stamp(e, revision, row)
         skip = set(refused) if refused else ()
         for e in written:
             if e._id not in skip:
@@ -236,12 +239,19 @@ def _prepare(
     source: str,
     revision: str,
     expect: list[str | None] | None,
-) -> tuple[list[dict[str, Any]], list[EntityCore]]:
-    """The rows to send ``source`` and their entities. Synchronous, so it sees one
-    consistent set of attributes; stamps the entities that changed."""
+) -> tuple[list[dict[str, Any]], list[EntityCore], list[tuple[EntityCore, dict[str, Any]]]]:
+    """The rows to send ``source``, their entities, and the changed ones with their rows.
+    Synchronous, so it sees one consistent set of attributes.
+
+    A changed entity is stamped with the call's revision only once the write returns:
+    its row (id and revision taken off) then is the snapshot, so a bulk write of new
+    entities makes one dict per row. (A multi-source call stamped them all before any
+    part ran; these are the single-source path's, and a hook's late changes.)
+    """
     copy_attrs = meta.copy
     rows: list[dict[str, Any]] = []
     written: list[EntityCore] = []
+    late: list[tuple[EntityCore, dict[str, Any]]] = []
     for e in entities:
         # The slots straight from the instance dict (a spawned entity has neither yet):
         # this loop runs once per row of a bulk write, where every lookup counts.
@@ -250,16 +260,19 @@ def _prepare(
         rev = slots.get("_rev")
         attrs = slots["_attrs"]
         if rev is None or base is None or attrs != base:
-            base = slots["_base"] = copy_attrs(attrs)  # what ``state.stamp`` does
-            rev = slots["_rev"] = revision
+            row = copy_attrs(attrs)
+            row["id"] = slots["_id"]
+            row["_rev"] = revision
+            late.append((e, row))
         elif expect is None and slots["_confirmed"].get(source) is base:
             continue  # the source confirmed this very revision: nothing to send
-        row = base.copy()
-        row["id"] = slots["_id"]
-        row["_rev"] = rev
+        else:
+            row = base.copy()
+            row["id"] = slots["_id"]
+            row["_rev"] = rev
         rows.append(row)
         written.append(e)
-    return rows, written
+    return rows, written, late
 
 
 def _patch(

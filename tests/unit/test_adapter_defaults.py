@@ -17,11 +17,11 @@ SCHEMA = CollectionSchema("T", "t", {"name": build_field("name", str, MISSING)})
 OTHER = CollectionSchema("O", "o", {"name": build_field("name", str, MISSING)})
 
 
-async def test_the_default_patch_patches_nothing_and_write_with_is_refused() -> None:
+async def test_the_default_patch_patches_nothing_and_write_with_is_a_config_error() -> None:
     adapter = MemoryAdapter("m", {})
     rev = next_revision()
     assert await Adapter.patch(adapter, SCHEMA, [("a", {"name": "x"}, rev, None)]) == ["a"]
-    with pytest.raises(NotImplementedError, match="write_with"):
+    with pytest.raises(da.ConfigError, match="write_with is False"):
         await Adapter.write_with(adapter, SCHEMA, [], [])
 
 

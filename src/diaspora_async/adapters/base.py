@@ -216,9 +216,17 @@ class Adapter(ABC):
         """``write(schema, rows)`` and plain ``insert``s into other collections of this
         store, committed together or not at all: the transactional outbox (DESIGN.md
         6.2), where a write and the intents for the other sources are one transaction.
-        Only adapters whose capabilities say ``write_with`` implement it; ``rows`` may
-        be empty (the intents alone)."""
-        raise NotImplementedError(f"the {self.label} adapter has no write_with")
+        Only adapters whose capabilities say ``write_with`` implement it (the write path
+        asks the capability first); ``rows`` may be empty (the intents alone).
+
+        Raises:
+            ConfigError: here, for an adapter that cannot commit two collections at once
+                (a sequence of writes would break the all-or-nothing promise).
+        """
+        raise ConfigError(
+            f"data source {self.name!r} ({self.label}): cannot commit a write together with "
+            "other inserts (Capabilities.write_with is False); write them separately"
+        )
 
     @abstractmethod
     async def revisions(self, schema: CollectionSchema, ids: Sequence[str]) -> dict[str, Revision]:

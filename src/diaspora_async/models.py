@@ -21,7 +21,8 @@ from .ops.destroy import destroy
 from .ops.fanout import first_of
 from .ops.persist import persist, policy_for
 from .ops.sync import SyncReport, sync
-from .query.ast import Query
+from .query.ast import And, Query
+from .query.keyset import after
 from .query.parse import parse_options, parse_sort, parse_where
 from .rows import building
 from .sources import HasCatalog
@@ -284,10 +285,19 @@ class Model(Entity):
 
     @classmethod
     async def iterate(
-        cls, query: Mapping[str, Any] | None = None, *, batch_size: int = 100,
+        cls, query: Mapping[str, Any] | None = None, *, batch_size: int = 1000,
         sort: Any = None, source: Any = None,
     ) -> AsyncIterator[Self]:  # fmt: skip
-        """Stream matching entities, reading ``batch_size`` at a time from one source."""
+        """Stream matching entities, reading ``batch_size`` at a time from one source.
+
+        Each batch after the first asks for the rows after the previous batch's last
+        one in the sort order (keyset paging), so every batch costs the same however
+        far the stream is, and rows inserted or deleted meanwhile shift nothing: an
+        entity present throughout is yielded exactly once. Stores without
+        ``Capabilities.keyset_paging`` (redis, http) page by offset. The default
+        ``batch_size`` of 1000 was measured (``bench/bench_iterate.py``, SQLite): 100
+        costs about 40% of the throughput in round trips, 2000 gains nothing more.
+        """
         meta = cls.__meta__
         name = meta.sources_for(source)[0]
         where = parse_where(query, meta.fields, cls.__name__)
@@ -295,14 +305,21 @@ class Model(Entity):
         if not size:
             raise QueryError("batch_size must be at least 1")
         adapter, schema = await meta.target(name)
-        skip = 0
+        keyset = adapter.capabilities.keyset_paging
+        page, skip = Query(where, order, 0, size), 0
         while True:
-            rows = await adapter.find(schema, Query(where, order, skip, size))
+            rows = await adapter.find(schema, page)
+            full = len(rows) == size
+            if full and keyset:  # before from_row, which takes the rows over
+                beyond = after(order, rows[-1])
+                page = Query(beyond if where is None else And((where, beyond)), order, 0, size)
             for row in rows:
                 yield meta.from_row(row, name)  # type: ignore[misc]
-            if len(rows) < size:
+            if not full:
                 return
-            skip += size
+            if not keyset:
+                skip += size
+                page = Query(where, order, skip, size)
 
     @classmethod
     async def pending(cls, source: str | None = None) -> list[dict[str, Any]]:

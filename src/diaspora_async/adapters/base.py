@@ -60,6 +60,10 @@ class Capabilities:
         unique_indexes: declared ``unique`` fields are enforced by the store.
         write_with: ``Adapter.write_with`` commits inserts into other collections in
             the same transaction as a write (the transactional outbox).
+        keyset_paging: ``find`` compiles the conditions of ``query/keyset.py``
+            (comparisons on string and bool fields too) to an indexed range in the
+            store's sort order, so ``Model.iterate`` pages by position instead of by
+            offset.
     """
 
     native_query: bool = False
@@ -68,6 +72,7 @@ class Capabilities:
     pooled: bool = False
     unique_indexes: bool = False
     write_with: bool = False
+    keyset_paging: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -35,8 +35,9 @@ class MemoryAdapter(Adapter):
 
     label = "memory"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        native_query=True, transactions=True, unique_indexes=True, write_with=True
-    )
+        native_query=True, transactions=True, unique_indexes=True, write_with=True,
+        keyset_paging=True,
+    )  # fmt: skip
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         config = dict(config)

@@ -63,11 +63,15 @@ def deep_equal(a: Any, b: Any) -> bool:
 
 
 def _comparable(value: Any, operand: Any) -> bool:
-    if value is None or isinstance(value, bool):
+    if value is None:
         return False
     if isinstance(operand, datetime):
         return isinstance(value, datetime)
-    return isinstance(value, int | float)
+    if isinstance(operand, str | bool):
+        # Only keyset paging (``keyset.py``) compares strings and bools: each to its own
+        # type, strings by code point as every store's binary collation does.
+        return type(value) is type(operand)
+    return not isinstance(value, bool) and isinstance(value, int | float)
 
 
 class _MatchCompiler(Compiler[Predicate]):

@@ -90,8 +90,9 @@ class MongoAdapter(Adapter):
     label = "mongo"
     extra = "mongo"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        native_query=True, persistent=True, pooled=True, unique_indexes=True
-    )
+        native_query=True, persistent=True, pooled=True, unique_indexes=True,
+        keyset_paging=True,
+    )  # fmt: skip
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         config = dict(config)

@@ -235,6 +235,7 @@ class MySQLAdapter(SQLAdapter):
         pooled=True,
         unique_indexes=True,
         write_with=True,
+        keyset_paging=True,
     )
     dialect = MySQLDialect()
 

@@ -217,6 +217,7 @@ class SQLiteAdapter(SQLAdapter):
         pooled=True,
         unique_indexes=True,
         write_with=True,
+        keyset_paging=True,
     )
     dialect = SQLiteDialect()
 

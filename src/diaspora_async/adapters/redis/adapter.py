@@ -42,7 +42,7 @@ from ...query.match import compile_predicate, sort_rows
 from ..base import DELETED, REV, Adapter, Capabilities, CollectionSchema, Revision, Row
 from ..pool import Pool, PoolOptions
 from ._redispy import reader
-from .index import Lookup, Plan, Planner, evaluate, lookups
+from .index import Plan, Planner, candidates, exact
 from .layout import Layout, layout, to_us
 from .resp import pack, read_replies
 from .scripts import Script, Scripts, scripts
@@ -216,7 +216,7 @@ class RedisAdapter(Adapter):
             coll = self._by_structure.get(key)
             if coll is None:
                 lay = layout(self.prefix, schema)
-                coll = _Collection(lay, scripts(lay), Planner(lay))
+                coll = _Collection(lay, scripts(lay), Planner(lay, schema.model))
                 self._by_structure[key] = coll
             if len(self._known) > 1000:  # schemas made per call (tests): keep it bounded
                 self._known.clear()
@@ -449,45 +449,43 @@ class RedisAdapter(Adapter):
         skip, limit = query.skip, query.limit
         if limit == 0:
             return []
-        sort = query.sort
-        if query.where is None and (
-            not sort or (len(sort) == 1 and sort[0].field == "id" and not sort[0].descending)
-        ):
+        sort, where = query.sort, query.where
+        by_id = not sort or (len(sort) == 1 and sort[0].field == "id" and not sort[0].descending)
+        if where is None and by_id:
             # Ascending id is the ids set's own order: read just the requested slice.
             stop = -1 if limit is None else skip + limit - 1
             ids = await self._run([(b"ZRANGE", coll.lay.ids, skip, stop)])
             return await self.get(schema, [i.decode() for i in ids[0]])
-        rows = await self._matching(schema, coll, query.where)
-        rows = sort_rows(rows, sort)
-        return rows[skip : None if limit is None else skip + limit]
+        plan, end = (
+            coll.planner.visit(where) if where else None,
+            None if limit is None else skip + limit,
+        )
+        if by_id and plan is not None and exact(plan):
+            # The index answers exactly and ids sort as strings: read the page's hashes only.
+            return await self.get(schema, (await candidates(self._run, coll.lay, plan))[skip:end])
+        return sort_rows(await self._matching(schema, coll, where, plan), sort)[skip:end]
 
     async def count(self, schema: CollectionSchema, where: Node | None) -> int:
         """``ZCARD`` without a filter; otherwise the number of matching candidates."""
         coll = self._coll(schema)
         if where is None:
             return int((await self._run([(b"ZCARD", coll.lay.ids)]))[0])
-        return len(await self._matching(schema, coll, where))
+        plan = coll.planner.visit(where)
+        if plan is not None and exact(plan):
+            return len(await candidates(self._run, coll.lay, plan))  # no hash needs reading
+        return len(await self._matching(schema, coll, where, plan))
 
     async def _matching(
-        self, schema: CollectionSchema, coll: _Collection, where: Node | None
-    ) -> list[Row]:
-        plan: Plan | None = coll.planner.visit(where) if where is not None else None
-        ids = await self._candidates(coll, plan)
+        self, schema: CollectionSchema, coll: _Collection, where: Node | None,
+        plan: Plan | None = None,
+    ) -> list[Row]:  # fmt: skip
+        if plan is None and where is not None:
+            plan = coll.planner.visit(where)
+            if plan is None:
+                coll.planner.scans(where)
+        ids = await candidates(self._run, coll.lay, plan)
         rows = await self.get(schema, ids)
         if where is None:
             return rows
         pred = compile_predicate(where)
         return [r for r in rows if pred(r)]
-
-    async def _candidates(self, coll: _Collection, plan: Plan | None) -> list[str]:
-        if plan is None:
-            replies = await self._run([(b"ZRANGE", coll.lay.ids, 0, -1)])
-            return [i.decode() for i in replies[0]]
-        needed = list(dict.fromkeys(lookups(plan, [])))
-        answers: dict[Lookup, set[str]] = {}
-        if needed:
-            replies = await self._run([lk.args for lk in needed])
-            answers = {
-                lk: {i.decode() for i in reply} for lk, reply in zip(needed, replies, strict=True)
-            }
-        return sorted(evaluate(plan, answers))

@@ -358,15 +358,22 @@ class MySQLAdapter(SQLAdapter):
                 if len(statements) == 1:
                     sql, params = statements[0]
                     return reads[0](cur, await cur.execute(sql, params))
-                await conn.begin()
+                # One round trip for the whole transaction: BEGIN, the statements and
+                # COMMIT sent as one multi-statement query (both drivers connect with
+                # CLIENT.MULTI_STATEMENTS; the values are escaped by the driver, as for
+                # any query), each statement's outcome read from its own result set. A
+                # statement that fails stops the server there, before COMMIT.
+                text = ";".join(["BEGIN", *(cur.mogrify(s, p) for s, p in statements), "COMMIT"])
                 try:
+                    await cur.execute(text)
                     counts = []
-                    for (sql, params), fn in zip(statements, reads, strict=True):
-                        counts.append(fn(cur, await cur.execute(sql, params)))
+                    for fn in reads:
+                        await cur.nextset()
+                        counts.append(fn(cur, cur.rowcount))
+                    await cur.nextset()  # COMMIT's
                 except Exception:
                     await conn.rollback()
                     raise
-                await conn.commit()
                 return sum(counts[:counted])
 
     async def _run_chunks(self, statements: Iterator[Statement], read: _Read | None = None) -> int:

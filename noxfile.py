@@ -69,7 +69,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks: our path against the raw driver, same run, with ratios."""
-    session.install("-e", ".[all]", "asyncmy>=0.2.9")
+    session.install("-e", ".[all,bench]")
     session.run("python", "bench/run.py", *session.posargs)
 
 

@@ -11,12 +11,14 @@ partial failure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
 from .meta import ModelMeta
 from .ops.destroy import destroy
 from .ops.fetch import fetch
 from .ops.persist import persist, validate_all
+from .shapes import dump_json
+from .sources import SourceArg
 from .state import EntityCore, EntityState, set_attrs
 
 __all__ = ["Entity", "EntitySet", "EntityState"]
@@ -38,11 +40,28 @@ class Entity(EntityCore):
     # -- identity and attributes -------------------------------------------------------
     @property
     def attributes(self) -> dict[str, Any]:
-        """A copy of the current attributes (without ``id``)."""
-        return type(self).__meta__.copy(self._attrs)
+        """A copy of the current attributes (without ``id``), each of its declared type."""
+        return type(self).__meta__.decode(self._attrs)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The attributes with ``id`` first, as a new dict."""
+    def to_dict(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The attributes with ``id`` first, as a new dict.
+
+        Args:
+            mode: ``"python"``: values of their declared types (an enum member, a
+                ``Decimal``, a nested model...); ``"json"``: JSON-safe (datetimes and
+                dates in ISO 8601, enums by value, Decimals and UUIDs as strings, nested
+                models as dicts), as pydantic's ``model_dump(mode="json")`` gives.
+        """
+        data = {"id": self._id, **type(self).__meta__.decode(self._attrs)}
+        if mode == "python":
+            return data
+        if mode == "json":
+            return dump_json(type(self), data)
+        raise ValueError(f"to_dict: mode must be 'python' or 'json', got {mode!r}")
+
+    def _stored(self) -> dict[str, Any]:
+        # The attributes in their stored, JSON-like form (what adapters and the REST
+        # protocol carry), with ``id`` first.
         return {"id": self._id, **type(self).__meta__.copy(self._attrs)}
 
     def __repr__(self) -> str:
@@ -69,12 +88,12 @@ class Entity(EntityCore):
     # -- coroutines --------------------------------------------------------------------
     async def persist(
         self,
-        source: Any = None,
+        source: SourceArg = None,
         *,
         skip_events: bool = False,
         on_error: str | None = None,
         check: bool = False,
-        defer: Any = None,
+        defer: SourceArg = None,
     ) -> Self:
         """Write the entity to one or several sources, concurrently.
 
@@ -111,7 +130,7 @@ class Entity(EntityCore):
         await persist(meta, [self], sources, skip_events, on_error, validated, check, deferred)
         return self
 
-    async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
+    async def fetch(self, source: SourceArg = None, *, skip_events: bool = False) -> Self:
         """Reload the attributes from the first of ``source`` that stores the entity.
 
         Raises:
@@ -122,7 +141,7 @@ class Entity(EntityCore):
         return self
 
     async def destroy(
-        self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
+        self, source: SourceArg = None, *, skip_events: bool = False, on_error: str | None = None
     ) -> Self:
         """Delete the entity from one or several sources (``da.ALL``: every source of
         the model, whether or not this object has seen a copy there).
@@ -190,12 +209,12 @@ class EntitySet(Sequence[E], Generic[E]):
 
     async def persist(
         self,
-        source: Any = None,
+        source: SourceArg = None,
         *,
         skip_events: bool = False,
         on_error: str | None = None,
         check: bool = False,
-        defer: Any = None,
+        defer: SourceArg = None,
     ) -> Self:
         """Persist every entity: per source, one batched revision-guarded write
         (``defer``: sources left to the relay, as for ``Entity.persist``)."""
@@ -205,13 +224,13 @@ class EntitySet(Sequence[E], Generic[E]):
         await persist(meta, self._items, sources, skip_events, on_error, True, check, deferred)
         return self
 
-    async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
+    async def fetch(self, source: SourceArg = None, *, skip_events: bool = False) -> Self:
         """Reload every entity from ``source`` (one batched read per source)."""
         await fetch(self._model.__meta__, self._items, source, skip_events)
         return self
 
     async def destroy(
-        self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
+        self, source: SourceArg = None, *, skip_events: bool = False, on_error: str | None = None
     ) -> Self:
         """Delete every entity from ``source`` (one batched tombstone write per source)."""
         await destroy(self._model.__meta__, self._items, source, skip_events, on_error)
@@ -220,7 +239,7 @@ class EntitySet(Sequence[E], Generic[E]):
     async def update(
         self,
         changes: Mapping[str, Any],
-        source: Any = None,
+        source: SourceArg = None,
         *,
         skip_events: bool = False,
         on_error: str | None = None,

@@ -175,7 +175,10 @@ class _Parser:
         where = f"field {spec.name!r}"
         if spec.kind not in ("int", "float", "datetime", "any"):
             raise QueryError(f"{where}: {key} needs a number or datetime field, not {spec.kind}")
-        if spec.kind == "datetime" and isinstance(value, str):
+        if spec.codec is not None:
+            # A date, an IntEnum member...: compared in its stored form.
+            value = spec.cast(value, f"{where}: {key} operand")
+        elif spec.kind == "datetime" and isinstance(value, str):
             value = spec.cast(value)
         if isinstance(value, bool) or not isinstance(value, int | float | datetime):
             raise QueryError(f"{where}: {key} takes a number or datetime, got {value!r}")
@@ -206,7 +209,7 @@ class _Parser:
         if spec.kind == "list":
             if spec.item_kind != "any":
                 value = spec.cast([value])[0]
-        elif spec.kind == "str":
+        elif spec.kind == "str" and spec.codec is None:
             if not isinstance(value, str):
                 raise QueryError(f"{where}: {key} on a string takes a string, got {value!r}")
         elif spec.kind != "any":
@@ -259,6 +262,11 @@ def parse_sort(sort: Any, fields: Mapping[str, FieldSpec]) -> tuple[SortKey, ...
             raise QueryError(f"cannot sort on unknown field {name!r}")
         if spec.kind not in _SORTABLE:
             raise QueryError(f"cannot sort on field {name!r} of kind {spec.kind}")
+        if spec.codec is not None and not spec.codec.ordered:
+            raise QueryError(
+                f"cannot sort on field {name!r}: its values are stored as exact text, "
+                "which does not order like numbers"
+            )
         if any(k.field == name for k in keys):
             raise QueryError(f"field {name!r} appears twice in sort")
         keys.append(SortKey(name, desc, spec.kind))

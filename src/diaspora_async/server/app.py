@@ -80,7 +80,7 @@ def _entity(entity: Model) -> dict[str, Any]:
     Reads answer rows (with ``_rev``); the entities of write answers carry no revision
     today, and a made-up null would claim the stored copy predates revisions.
     """
-    data = entity.to_dict()
+    data = entity._stored()  # the stored form: what the http adapter writes and reads
     if isinstance(getattr(type(entity), "revision", None), property):  # DESIGN 6.1 e.revision
         data[REV] = entity.revision
     return data

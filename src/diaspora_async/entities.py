@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
+from .errors import ValidationError
 from .meta import ModelMeta
 from .ops.destroy import destroy
 from .ops.fetch import fetch
@@ -161,6 +162,22 @@ class Entity(EntityCore):
 E = TypeVar("E", bound=Entity)
 
 
+def _distinct_ids(meta: ModelMeta, items: Sequence[Entity]) -> None:
+    """One id twice in one batch is refused alike on every store, before any write
+    (stores would otherwise keep one, the other or fail, each in its own way)."""
+    ids = {e._id for e in items}
+    if len(ids) == len(items):
+        return
+    first: dict[str, int] = {}
+    errors = []
+    for i, e in enumerate(items):
+        if e._id in first:
+            errors.append((f"[{i}].id", f"duplicate id {e._id!r} (also at [{first[e._id]}])"))
+        else:
+            first[e._id] = i
+    raise ValidationError(meta.name, errors)
+
+
 class EntitySet(Sequence[E], Generic[E]):
     """An ordered collection of entities of one model, with batched bulk operations.
 
@@ -220,6 +237,7 @@ class EntitySet(Sequence[E], Generic[E]):
         (``defer``: sources left to the relay, as for ``Entity.persist``)."""
         meta = self._model.__meta__
         sources, deferred = meta.targets(source, defer)
+        _distinct_ids(meta, self._items)
         validate_all(meta, self._items)  # nothing is written if any is invalid
         await persist(meta, self._items, sources, skip_events, on_error, True, check, deferred)
         return self

@@ -50,6 +50,10 @@ class Model(Entity):
     """
 
     __diaspora__: ClassVar[HasCatalog]
+    # FastAPI takes a parameter from the request body only when its type is "complex"
+    # (a pydantic model, a mapping, a sequence or a dataclass): an empty dataclass field
+    # table makes ``body: Article`` a body; pydantic itself uses the core schema below.
+    __dataclass_fields__: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(
         cls,

@@ -137,3 +137,10 @@ async def test_range_and_sort_on_decimal_text_are_refused(db: DB) -> None:
         await db.Typed.find_many(sort="price")
     with pytest.raises(da.QueryError, match="ref"):
         await db.Typed.find_many({"ref": "not-a-uuid"})
+
+
+async def test_a_duplicate_id_in_one_batch_is_refused_alike_everywhere(db: DB) -> None:
+    with pytest.raises(da.ValidationError, match=r"duplicate id 'same' \(also at \[0\]\)") as info:
+        await db.Typed.insert_many([{"id": "same", "name": "a"}, {"id": "same", "name": "b"}])
+    assert info.value.errors == [("[1].id", "duplicate id 'same' (also at [0])")]
+    assert await db.Typed.count() == 0

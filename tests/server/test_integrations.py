@@ -153,3 +153,41 @@ async def test_aiohttp_integration(orm: da.Diaspora) -> None:
         assert [a["id"] for a in r.json()] == [made["id"]]
         assert (await client.get("/api/Nope")).status_code == 404
     assert not orm.data_sources["main"].connected
+
+
+async def test_a_rest_write_whose_cache_fails_answers_503_naming_it(tmp_path: Path) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.faults.proxy import FaultProxy
+    from tests.targets import redis as redis_target
+
+    parts = urlsplit(redis_target.redis_url())
+    orm = da.Diaspora()
+    orm.create_data_source("main", "sqlite", path=str(tmp_path / "main.db"))
+    proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+    async with redis_target.TARGET.open() as config, proxy.running() as port:
+        url = config["url"].replace(f":{parts.port}", f":{port}", 1)
+        orm.create_data_source("cache", "redis", **{**config, "url": url, "timeout": 0.5})
+        Article = declare(orm)
+        app = FastAPI()
+        mount(app, orm, "/api")
+        try:
+            async with (
+                orm,
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://t"
+                ) as client,
+            ):
+                made = (await client.post("/api/Article", json={"title": "a"})).json()
+                proxy.blackhole = True  # the cache stops answering
+                r = await client.patch(f"/api/Article/{made['id']}", json={"views": 5})
+                assert r.status_code == 503, r.text
+                error = r.json()["error"]
+                assert error["details"]["failed"] == ["cache"]
+                assert error["details"]["succeeded"] == ["main"]
+                found = await Article.find(made["id"], source="main")
+                assert found is not None and found.views == 5
+                proxy.heal()
+                await Article.delete_many({}, allow_empty_query=True, source=da.ALL)
+        finally:
+            await orm.close()

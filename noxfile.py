@@ -21,6 +21,7 @@ TEST_DEPS = [
     "aiohttp>=3.10",
     "uvicorn>=0.30",
     "pytest-cov>=5",
+    "mypy>=1.13",  # tests/unit/test_typing.py runs it on a snippet
 ]
 
 

@@ -60,6 +60,11 @@ class Entity(EntityCore):
             return dump_json(type(self), data)
         raise ValueError(f"to_dict: mode must be 'python' or 'json', got {mode!r}")
 
+    def diff(self, source: str) -> dict[str, Any]:
+        """Fields whose current value differs from what ``source`` confirmed, each of its
+        declared type; for a source that does not store the entity, every attribute."""
+        return type(self).__meta__.decode(super().diff(source))
+
     def _stored(self) -> dict[str, Any]:
         # The attributes in their stored, JSON-like form (what adapters and the REST
         # protocol carry), with ``id`` first.

@@ -111,6 +111,7 @@ async def test_updates_store_the_encoded_form(db: DB) -> None:
     found.color = Color.blue
     found.address = Address(city="Rome")
     assert found.state_in("main") is da.EntityState.DIRTY
+    assert found.diff("main") == {"color": Color.blue, "address": Address(city="Rome")}
     await found.persist()
     assert found.state_in("main") is da.EntityState.SYNC
     again = await db.Typed.find({"color": Color.blue})

@@ -9,6 +9,7 @@ up front (``query/parse.py``), pick the sources, and call adapters through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, ClassVar, ParamSpec, Self, TypeVar, overload
 
@@ -39,6 +40,11 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+def _dataclass_fields(name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    shadow = dataclasses.make_dataclass(name, [("id", Any), *((n, Any) for n in fields)])
+    return {f.name: f for f in dataclasses.fields(shadow)}
+
+
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
 class Model(Entity):
     """Base of every model; use ``orm.Model``, which is bound to one registry.
@@ -50,9 +56,11 @@ class Model(Entity):
     """
 
     __diaspora__: ClassVar[HasCatalog]
-    # FastAPI takes a parameter from the request body only when its type is "complex"
-    # (a pydantic model, a mapping, a sequence or a dataclass): an empty dataclass field
-    # table makes ``body: Article`` a body; pydantic itself uses the core schema below.
+    # A table of dataclass fields (``id`` and the model's), so tools that handle
+    # dataclasses handle entities: FastAPI takes ``body: Article`` from the request body
+    # (it does so for "complex" types only) and ``jsonable_encoder`` sends an entity
+    # returned without a response model as its public fields. pydantic itself uses the
+    # core schema below.
     __dataclass_fields__: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(
@@ -87,6 +95,7 @@ class Model(Entity):
             if fn is not None:
                 meta.add_hook(event, fn)
         cls.__meta__ = meta
+        cls.__dataclass_fields__ = _dataclass_fields(cls.__name__, fields)
         registry.catalog.add_model(cls)
 
     # -- pydantic ----------------------------------------------------------------------

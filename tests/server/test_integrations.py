@@ -79,6 +79,10 @@ async def test_fastapi_routes_rest_writes_and_error_answers(orm: da.Diaspora) ->
     async def refetch(article_id: str) -> Any:
         return (await Article.spawn(id=article_id, title="x").fetch()).to_dict(mode="json")
 
+    @app.get("/plain/{article_id}")
+    async def plain(article_id: str):  # type: ignore[no-untyped-def]  # no response model
+        return await Article.find(article_id)
+
     @app.get("/down")
     async def down() -> Any:
         raise da.ConnectionLost("cache", "could not connect to redis://secret@host")
@@ -94,6 +98,8 @@ async def test_fastapi_routes_rest_writes_and_error_answers(orm: da.Diaspora) ->
             assert r.status_code == 200 and r.json()["views"] == 2
             assert (await client.post("/raw", json={"title": "b", "oops": 1})).status_code == 422
             assert [a["title"] for a in (await client.get("/articles")).json()] == ["a", "b"]
+            plain = (await client.get(f"/plain/{made['id']}")).json()
+            assert plain == {"id": made["id"], "title": "a", "views": 0, "status": "live"}
             r = await client.get("/articles", params={"sort": "nope"})
             assert r.status_code == 400 and r.json()["error"]["type"] == "QueryError"
             assert (await client.get("/fetch/none")).status_code == 404

@@ -65,6 +65,7 @@ def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[all]", "mypy>=1.13")
     session.run("mypy")
     session.run("mypy", "--strict", "examples/03_typed_models.py")  # what users' checkers see
+    session.run("mypy", "--strict", "examples/fastapi_app.py", "examples/aiohttp_app.py")
 
 
 @nox.session(python=PYTHON)

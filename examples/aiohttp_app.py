@@ -19,7 +19,7 @@ from aiohttp import web
 import diaspora_async as da
 from diaspora_async.aiohttp import error_middleware, mount, orm_context
 
-ARTICLE = web.AppKey("Article", type)
+ARTICLE: web.AppKey[type[da.Model]] = web.AppKey("Article")
 
 
 def now() -> datetime:
@@ -70,7 +70,7 @@ def make_app() -> web.Application:
     orm = da.Diaspora()
     orm.create_data_source("main", "memory")
 
-    class Article(orm.Model, sources=["main"]):
+    class Article(da.Model, registry=orm, sources=["main"]):
         title: str = da.field(validate=lambda t: 0 < len(t) <= 200)
         body: str = ""
         status: Status = da.field(default=Status.draft, index=True)

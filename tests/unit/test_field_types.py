@@ -47,3 +47,21 @@ def test_nan_and_infinities_need_the_field_opt_in() -> None:
     assert e.loose == float("inf")
     with pytest.raises(da.QueryError, match="strict"):
         Reading.__meta__.where({"strict": float("nan")})
+
+
+def test_the_dict_form_takes_date_decimal_and_uuid() -> None:
+    import uuid
+    from datetime import date
+    from decimal import Decimal
+
+    orm = da.Diaspora()
+    Invoice = orm.declare_model(
+        "Invoice",
+        {"attributes": {"due": "date", "total": {"type": "decimal", "required": True},
+                        "ref": "uuid", "tags": {"type": "array", "of": "date"}}},
+    )  # fmt: skip
+    ref = uuid.uuid4()
+    e = Invoice.spawn(due="2026-01-31", total="1.10", ref=str(ref), tags=["2026-02-01"])
+    e.validate()
+    assert (e.due, e.total, e.ref) == (date(2026, 1, 31), Decimal("1.10"), ref)
+    assert e.tags == [date(2026, 2, 1)]

@@ -31,7 +31,7 @@ from pydantic import TypeAdapter
 
 from .errors import ConfigError
 
-__all__ = ["Codec", "codec_for", "enum_kind", "special_kind"]
+__all__ = ["Codec", "codec_for", "enum_kind", "literal_of_members", "special_kind"]
 
 # The storage kinds (fields.Kind) a special type takes; date at the top level only.
 _TEXT = (Decimal, UUID)
@@ -132,12 +132,34 @@ def _as_date(value: Any) -> Any:
     return value
 
 
+def _literal_codec(values: tuple[Any, ...]) -> Codec:
+    members = {v.value: v for v in values if isinstance(v, enum.Enum)}
+
+    def encode(value: Any) -> Any:
+        return value.value if isinstance(value, enum.Enum) else value
+
+    def decode(value: Any) -> Any:
+        return value if isinstance(value, enum.Enum) else members.get(value, value)
+
+    return Codec(encode, decode)
+
+
+def literal_of_members(tp: Any) -> bool:
+    """Whether ``tp`` is a ``Literal`` naming enum members."""
+    return typing.get_origin(tp) is Literal and any(
+        isinstance(v, enum.Enum) for v in typing.get_args(tp)
+    )
+
+
 def codec_for(tp: Any) -> Codec | None:
     """The codec of a field of declared type ``tp`` (Optional already unwrapped); None
     when its values are stored as they are."""
     if not _needs_codec(tp):
         return None
-    if _core(tp) is date:  # validated as a date by the field's own type first
+    core = _core(tp)
+    if typing.get_origin(core) is Literal:  # of enum members: stored by their values
+        return _literal_codec(typing.get_args(core))
+    if core is date:  # validated as a date by the field's own type first
         return Codec(_midnight, _as_date)
     adapter: TypeAdapter[Any] = TypeAdapter(tp)
     dump = adapter.serializer.to_python

@@ -20,7 +20,7 @@ import pydantic
 import typing_extensions
 from pydantic import AfterValidator, AllowInfNan, ConfigDict, TypeAdapter
 
-from .codecs import Codec, codec_for, special_kind
+from .codecs import Codec, codec_for, literal_of_members, special_kind
 from .errors import ConfigError, QueryError, ValidationError
 
 __all__ = ["MISSING", "FieldSpec", "Kind", "ModelValidator", "field", "to_utc"]
@@ -203,6 +203,11 @@ def _kind_of(tp: Any, top: bool = True) -> tuple[Kind, Kind | None]:
     if tp is Any or tp is object:
         return "any", None
     origin = typing.get_origin(tp) or tp
+    if not top and literal_of_members(tp):
+        raise ConfigError(
+            f"{tp!r} inside a container: no store keeps enum members there as such; "
+            "use the enum type itself"
+        )
     if origin is Literal:
         kinds = {_SCALARS.get(type(v)) for v in typing.get_args(tp)}
         return (kinds.pop() or "any", None) if len(kinds) == 1 else ("any", None)

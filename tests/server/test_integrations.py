@@ -197,3 +197,43 @@ async def test_a_rest_write_whose_cache_fails_answers_503_naming_it(tmp_path: Pa
                 await Article.delete_many({}, allow_empty_query=True, source=da.ALL)
         finally:
             await orm.close()
+
+
+def test_fan_out_errors_answer_their_common_client_error_else_503() -> None:
+    from diaspora_async import wire
+
+    taken = da.FanOutError(
+        "persist failed",
+        {"main": da.IntegrityError("main", "slug taken"), "cache": da.IntegrityError("cache", "x")},
+    )
+    status, body = wire.encode_error(taken)
+    assert status == 409 and body["error"]["type"] == "IntegrityError"
+    mixed = da.FanOutError(
+        "persist failed",
+        {"main": da.IntegrityError("main", "taken"), "cache": da.ConnectionLost("cache", "down")},
+        succeeded=["search"],
+    )
+    status, body = wire.encode_error(mixed)
+    assert status == 503 and body["error"]["details"]["failed"] == ["main", "cache"]
+    assert body["error"]["details"]["succeeded"] == ["search"]
+
+
+async def test_mount_serves_only_the_models_named(orm: da.Diaspora) -> None:
+    declare(orm)
+
+    class Hidden(orm.Model, sources=["main"]):
+        name: str
+
+    app = FastAPI()
+    mount(app, orm, "/v1/", models=["Article"], prefix="rest")
+    async with (
+        orm,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        first = (await client.get("/openapi.json")).json()
+        assert "/v1/rest/Article" in first["paths"]
+        assert not any("Hidden" in p for p in first["paths"])
+        assert (await client.get("/openapi.json")).json() == first  # built once
+        assert (await client.get("/v1/rest/Hidden")).status_code == 404
+        assert (await client.get("/v1/rest/Article")).json() == []
+    assert Hidden.__meta__.name == "Hidden"

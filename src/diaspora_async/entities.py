@@ -225,9 +225,9 @@ class EntitySet(Sequence[E], Generic[E]):
         """The entities' ids, in order."""
         return [e.id for e in self._items]
 
-    def to_dicts(self) -> list[dict[str, Any]]:
-        """Each entity's ``to_dict()``."""
-        return [e.to_dict() for e in self._items]
+    def to_dicts(self, mode: Literal["python", "json"] = "python") -> list[dict[str, Any]]:
+        """Each entity's ``to_dict(mode)``."""
+        return [e.to_dict(mode) for e in self._items]
 
     async def persist(
         self,

@@ -70,6 +70,7 @@ async def test_json_form_is_json_safe(db: DB) -> None:
         "since": "2025-06-07T08:09:10.123000Z",
     }
     assert data["levels"] == [1, 2] and data["by_name"] == {"x": "r"}
+    assert (await db.Typed.find_many()).to_dicts(mode="json") == [data]
 
 
 async def test_queries_on_special_types(db: DB) -> None:

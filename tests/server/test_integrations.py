@@ -237,3 +237,19 @@ async def test_mount_serves_only_the_models_named(orm: da.Diaspora) -> None:
         assert (await client.get("/v1/rest/Hidden")).status_code == 404
         assert (await client.get("/v1/rest/Article")).json() == []
     assert Hidden.__meta__.name == "Hidden"
+
+
+async def test_rest_openapi_describes_special_types_as_they_travel() -> None:
+    from tests.targets.http import server_app, server_orm
+
+    async with server_orm() as orm:
+        transport = httpx.ASGITransport(app=server_app(orm))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            doc = (await client.get("/api/openapi.json")).json()
+            made = (await client.post("/api/Typed", json={"name": "n", "day": "2026-01-02"})).json()
+    typed = doc["components"]["schemas"]["Typed"]["properties"]
+    assert typed["day"]["anyOf"][0] == {"format": "date-time", "type": "string"}
+    assert made["day"].startswith("2026-01-02T00:00:00")  # the stored form: its midnight
+    assert typed["status"] == {"$ref": "#/components/schemas/Status", "default": "draft"}
+    assert doc["components"]["schemas"]["Status"]["enum"] == ["draft", "live"]
+    assert typed["ref"]["anyOf"][0] == {"format": "uuid", "type": "string"}

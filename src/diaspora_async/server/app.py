@@ -126,9 +126,7 @@ class _Service:
         self.max_limit = max_limit
         self.auth = auth
         self.source = source
-        # Writes reach every source of the model unless told otherwise (DESIGN.md 9):
-        # a REST write that skipped the cache would leave it stale.
-        self.write_source = ALL if source is None else source
+        self.write_source = ALL if source is None else source  # DESIGN.md 9: no stale cache
         self.allow_empty = allow_empty_query
         self.max_body = max_body
         self.title = title
@@ -343,9 +341,8 @@ class _Service:
 
     async def delete_many(self, request: Request, model: type[Model]) -> Response:
         where = self.where_for_write(self.params(request, _WHERE_PARAM), "delete")
-        n = await model.delete_many(
-            where, source=self.write_source, allow_empty_query=self.allow_empty
-        )
+        every = self.allow_empty
+        n = await model.delete_many(where, source=self.write_source, allow_empty_query=every)
         return _json({"deleted": n})
 
     async def write(self, request: Request, model: type[Model]) -> Response:
@@ -451,10 +448,9 @@ def create_app(
             (``POST /{c}/_write``) or ``purge`` (``POST /{c}/_purge``); model None for
             ``/openapi.json``; raise ``Unauthorized`` (401) or ``Forbidden`` (403), or
             return ``False`` (403), to refuse.
-        source: the ``source=`` passed to every Model call; a list reads through a
-            fallback chain and writes to all of them. Default: reads from each model's
-            first source, writes to every source of the model (``da.ALL``, under the
-            model's ``on_error`` policy), so a REST write never leaves a cache stale.
+        source: the ``source=`` of every Model call (a list: reads fall back along it);
+            default: reads from each model's first source, writes to all of its sources
+            (``da.ALL``, the model's ``on_error`` policy): no REST write leaves a cache stale.
             The store routes (``_write``, ``_revisions``, ``_purge``) use its first.
         allow_empty_query: allow ``PATCH``/``DELETE`` without ``where`` (every entity).
         max_body: the largest request body in bytes (above it: 413).

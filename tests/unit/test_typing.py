@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 SNIPPET = """
 import diaspora_async as da
 
@@ -33,13 +35,14 @@ async def reads() -> None:
 """
 
 
+@pytest.mark.timeout(240)  # mypy checks the whole package behind the snippet: ~15 s idle
 def test_mypy_strict_flags_misspelt_fields_and_bad_sources(tmp_path: Path) -> None:
     (tmp_path / "snippet.py").write_text(textwrap.dedent(SNIPPET))
     src = Path(__file__).resolve().parents[2] / "src"
     done = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "snippet.py"],
         cwd=tmp_path, env={"MYPYPATH": str(src), "PATH": ""}, capture_output=True, text=True,
-        timeout=300, check=False,
+        timeout=220, check=False,
     )  # fmt: skip
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     lines = sorted(int(line.split(":")[1]) for line in errors)

@@ -21,6 +21,7 @@ TEST_DEPS = [
     "aiohttp>=3.10",
     "uvicorn>=0.30",
     "pytest-cov>=5",
+    "mypy>=1.13",  # tests/unit/test_typing.py runs it on a snippet
 ]
 
 
@@ -64,6 +65,7 @@ def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[all]", "mypy>=1.13")
     session.run("mypy")
     session.run("mypy", "--strict", "examples/03_typed_models.py")  # what users' checkers see
+    session.run("mypy", "--strict", "examples/fastapi_app.py", "examples/aiohttp_app.py")
 
 
 @nox.session(python=PYTHON)

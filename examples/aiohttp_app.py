@@ -1,100 +1,92 @@
-"""The same notes service in aiohttp: handlers ``await`` the ORM directly.
+"""The same articles service in aiohttp: handlers ``await`` the ORM directly.
 
-``make_app()`` builds the registry, the model and the routes; a cleanup context opens
-the ORM when the app starts and closes it when the app stops. aiohttp does not mount
-ASGI apps, so the generic REST API lives in the FastAPI example; this one shows the
-hand-written endpoints. Run it with ``python examples/aiohttp_app.py`` then try
-``curl -d '{"title": "hi"}' localhost:8080/notes``.
+``make_app()`` builds the registry, the model and the routes. ``orm_context`` opens the
+ORM when the app starts and closes it when it stops; ``error_middleware`` answers our
+errors as 400/404/409/422/503; ``to_dict(mode="json")`` makes an entity JSON-safe
+(datetimes in ISO 8601, enums by value); ``mount`` serves the generic REST API under
+``/api``. Run it with ``python examples/aiohttp_app.py`` then try
+``curl -d '{"title": "hi"}' localhost:8080/articles``.
 """
 
 from __future__ import annotations
 
+import enum
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
 import diaspora_async as da
+from diaspora_async.aiohttp import error_middleware, mount, orm_context
 
-NOTE = web.AppKey("Note", type)
+ARTICLE: web.AppKey[type[da.Model]] = web.AppKey("Article")
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def as_json(note: da.Model) -> dict[str, Any]:
-    data = note.to_dict()
-    data["created"] = data["created"].isoformat()
-    return data
+class Status(enum.StrEnum):
+    draft = "draft"
+    live = "live"
 
 
-async def create_note(request: web.Request) -> web.Response:
-    Note = request.app[NOTE]
-    payload = await request.json()
-    try:
-        note = await Note.insert({"title": payload.get("title"), "body": payload.get("body", "")})
-    except da.ValidationError as exc:  # the ORM validated it: tell the caller which fields
-        errors = [{"path": p, "message": m} for p, m in exc.errors]
-        return web.json_response({"errors": errors}, status=422)
-    return web.json_response(as_json(note), status=201)
+async def create_article(request: web.Request) -> web.Response:
+    article = await request.app[ARTICLE].insert(await request.json())  # 422 if invalid
+    return web.json_response(article.to_dict(mode="json"), status=201)
 
 
-async def list_notes(request: web.Request) -> web.Response:
-    Note = request.app[NOTE]
-    done = request.query.get("done")
-    query = {} if done is None else {"done": done == "true"}
-    found = await Note.find_many(query, sort="-created", limit=20)
-    return web.json_response([as_json(n) for n in found])
+async def list_articles(request: web.Request) -> web.Response:
+    Article = request.app[ARTICLE]
+    status = request.query.get("status")
+    query = {} if status is None else {"status": status}
+    sort = request.query.get("sort", "-created")  # a bad sort key answers 400
+    found = await Article.find_many(query, sort=sort, limit=20)
+    return web.json_response([a.to_dict(mode="json") for a in found])
 
 
-async def get_note(request: web.Request) -> web.Response:
-    note = await request.app[NOTE].find(request.match_info["id"])
-    if note is None:
-        raise web.HTTPNotFound(text="no such note")
-    return web.json_response(as_json(note))
+async def get_article(request: web.Request) -> web.Response:
+    article = await request.app[ARTICLE].find(request.match_info["id"])
+    if article is None:
+        raise web.HTTPNotFound(text="no such article")
+    return web.json_response(article.to_dict(mode="json"))
 
 
-async def finish_note(request: web.Request) -> web.Response:
-    note = await request.app[NOTE].update(request.match_info["id"], {"done": True})
-    if note is None:
-        raise web.HTTPNotFound(text="no such note")
-    return web.json_response(as_json(note))
+async def patch_article(request: web.Request) -> web.Response:
+    Article = request.app[ARTICLE]
+    article = await Article.update(request.match_info["id"], await request.json())
+    if article is None:
+        raise web.HTTPNotFound(text="no such article")
+    return web.json_response(article.to_dict(mode="json"))
 
 
 async def stats(request: web.Request) -> web.Response:
-    Note = request.app[NOTE]
-    return web.json_response(
-        {"total": await Note.count(), "done": await Note.count({"done": True})}
-    )
+    Article = request.app[ARTICLE]
+    live = await Article.count({"status": Status.live})
+    return web.json_response({"total": await Article.count(), "live": live})
 
 
 def make_app() -> web.Application:
     orm = da.Diaspora()
     orm.create_data_source("main", "memory")
 
-    class Note(orm.Model, sources=["main"]):
-        title: str
+    class Article(da.Model, registry=orm, sources=["main"]):
+        title: str = da.field(validate=lambda t: 0 < len(t) <= 200)
         body: str = ""
-        done: bool = da.field(default=False, index=True)
+        status: Status = da.field(default=Status.draft, index=True)
         created: datetime = da.field(default_factory=now)
 
-    async def open_orm(app: web.Application) -> AsyncIterator[None]:
-        async with orm:  # connected while the app runs
-            yield
-
-    app = web.Application()
-    app[NOTE] = Note
-    app.cleanup_ctx.append(open_orm)
+    app = web.Application(middlewares=[error_middleware])
+    app[ARTICLE] = Article
+    app.cleanup_ctx.append(orm_context(orm))  # connected while the app runs
     app.add_routes([
-        web.post("/notes", create_note),
-        web.get("/notes", list_notes),
-        web.get("/notes/{id}", get_note),
-        web.post("/notes/{id}/done", finish_note),
+        web.post("/articles", create_article),
+        web.get("/articles", list_articles),
+        web.get("/articles/{id}", get_article),
+        web.patch("/articles/{id}", patch_article),
         web.get("/stats", stats),
     ])  # fmt: skip
+    mount(app, orm, "/api", max_limit=100)
     return app
 
 

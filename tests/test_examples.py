@@ -73,3 +73,22 @@ def test_readme_quickstart_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "app.db").exists()  # the SQLite source really stored it
+
+
+def test_readme_field_types_example_runs(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Field types, pydantic and web frameworks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "field_types.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "'total': '19.99', 'status': 'draft', 'due': '2026-01-31'" in lines[0]
+    assert (
+        '"total":"19.99","status":"draft","due":"2026-01-31","ship_to":{"city":"Lyon"}' in lines[1]
+    )
+    assert lines[2] == "['due', 'id', 'ship_to', 'status', 'total']"

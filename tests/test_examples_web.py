@@ -37,63 +37,86 @@ def load_example(name: str) -> ModuleType:
     return module
 
 
-async def exercise_notes(client: httpx.AsyncClient) -> dict[str, Any]:
-    """The hand-written endpoints both examples share."""
-    r = await client.post("/notes", json={"title": "first", "body": "hello"})
+async def exercise_articles(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The hand-written endpoints both examples share, with the errors they answer."""
+    r = await client.post("/articles", json={"title": "first", "body": "hello"})
     assert r.status_code == 201, r.text
     first = r.json()
-    assert first["title"] == "first" and first["done"] is False and first["created"]
-    r = await client.post("/notes", json={"title": "second"})
+    assert set(first) == {"id", "title", "body", "status", "created"}  # no internal state
+    assert first["title"] == "first" and first["status"] == "draft"
+    assert datetime.fromisoformat(first["created"]).tzinfo is not None
+    r = await client.post("/articles", json={"title": "second", "status": "live"})
     second = r.json()
-    assert (await client.get(f"/notes/{first['id']}")).json() == first
-    assert (await client.get("/notes/missing")).status_code == 404
-    r = await client.post(f"/notes/{second['id']}/done")
-    assert r.status_code == 200 and r.json()["done"] is True
-    assert [n["title"] for n in (await client.get("/notes", params={"done": "true"})).json()] == [
-        "second"
-    ]
-    assert {n["title"] for n in (await client.get("/notes")).json()} == {"first", "second"}
-    assert (await client.get("/stats")).json() == {"total": 2, "done": 1}
+    assert (await client.get(f"/articles/{first['id']}")).json() == first
+    assert (await client.get("/articles/missing")).status_code == 404
+    r = await client.patch(f"/articles/{first['id']}", json={"status": "live"})
+    assert r.status_code == 200 and r.json()["status"] == "live", r.text
+    r = await client.get("/articles", params={"status": "live", "sort": "title"})
+    assert [a["title"] for a in r.json()] == ["first", "second"]
+    assert (await client.get("/stats")).json() == {"total": 2, "live": 2}
+    # A bad sort key is the caller's mistake: 400 with the error body, not a 500.
+    r = await client.get("/articles", params={"sort": "nope"})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "QueryError", r.text
+    assert (await client.post("/articles", json={"title": ""})).status_code == 422
+    r = await client.patch(f"/articles/{second['id']}", json={"status": "gone"})
+    assert r.status_code == 422
+    # The mounted REST API sees the same data.
+    where = json.dumps({"status": "live"})
+    r = await client.get("/api/Article", params={"where": where})
+    assert sorted(a["id"] for a in r.json()) == sorted([first["id"], second["id"]])
+    r = await client.get("/api/Article", params={"limit": "101"})
+    assert r.status_code == 400 and r.json()["error"]["details"] == {"max_limit": 100}
+    r = await client.get("/api/Nope")
+    assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
     return first
 
 
-async def test_fastapi_example_serves_handlers_and_the_rest_api() -> None:
+async def test_fastapi_example_serves_the_model_as_its_response_model() -> None:
     example = load_example("fastapi_app")
     async with serve(example.app, lifespan="on") as url:
         assert example.orm.data_sources["main"].connected  # opened by the lifespan
-        await example.Note.delete_many({}, allow_empty_query=True)  # the module is cached
+        await example.Article.delete_many({}, allow_empty_query=True, source=da.ALL)
         async with httpx.AsyncClient(base_url=url) as client:
-            first = await exercise_notes(client)
-            assert (await client.post("/notes", json={"title": ""})).status_code == 422
+            first = await exercise_articles(client)
+            # Cache-aside: the create wrote both sources; a REST PATCH reaches both too.
+            r = await client.patch(f"/api/Article/{first['id']}", json={"body": "edited"})
+            assert r.status_code == 200, r.text
+            cached = await example.Article.find(first["id"], source="cache")
+            assert cached is not None and cached.body == "edited"
+            r = await client.delete(f"/api/Article/{first['id']}")
+            assert r.status_code == 200
+            assert await example.Article.find(first["id"], source="cache") is None
+            assert await example.Article.find(first["id"], source="main") is None
 
-            # The generic REST app mounted under /api sees the same data.
-            where = json.dumps({"done": False})
-            r = await client.get("/api/Note", params={"where": where})
-            assert [n["id"] for n in r.json()] == [first["id"]]
-            assert (await client.get("/api/Note/count")).json() == {"count": 2}
-            r = await client.get("/api/Note", params={"limit": "101"})
-            assert r.status_code == 400 and r.json()["error"]["details"] == {"max_limit": 100}
-            r = await client.get("/api/Nope")
-            assert r.status_code == 404 and r.json()["error"]["type"] == "NotFound"
-            doc = (await client.get("/api/openapi.json")).json()
-            assert "/Note/{id}" in doc["paths"]
+            doc = (await client.get("/openapi.json")).json()
+            schemas = doc["components"]["schemas"]
+            assert set(schemas["Article"]["properties"]) == {
+                "id", "title", "body", "status", "created"
+            }  # fmt: skip
+            assert "ArticleCreate" in schemas and "ArticlePatch" in schemas
+            assert "/articles/{article_id}" in doc["paths"]
+            assert "/api/Article/{id}" in doc["paths"]  # the mounted API, in /docs too
+            answer = doc["paths"]["/articles/{article_id}"]["get"]["responses"]["200"]
+            assert answer["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Article"
+            }
 
         # And the http adapter talks to the mounted API like to any store.
         remote = da.Diaspora()
         remote.create_data_source("api", "http", base_url=f"{url}/api")
 
-        class Note(remote.Model, sources=["api"]):
+        class Article(remote.Model, sources=["api"]):
             title: str
             body: str = ""
-            done: bool = False
+            status: example.Status = example.Status.draft  # type: ignore[name-defined]
             created: datetime = da.field(default_factory=lambda: datetime.now(UTC))
 
         async with remote:
-            note = await Note.insert({"title": "via http adapter"})
-            served = await client_get_json(url, f"/notes/{note.id}")
+            article = await Article.insert({"title": "via http adapter"})
+            served = await client_get_json(url, f"/articles/{article.id}")
             assert served["title"] == "via http adapter"
-            assert datetime.fromisoformat(served["created"]) == note.created
-            assert await Note.count({"done": False}) == 2
+            assert datetime.fromisoformat(served["created"]) == article.created
+            assert await Article.count({"status": example.Status.live}) == 1
     assert not example.orm.data_sources["main"].connected  # closed by the lifespan
 
 
@@ -107,17 +130,17 @@ async def test_aiohttp_example_serves_the_same_service() -> None:
 
     example = load_example("aiohttp_app")
     app = example.make_app()
-    orm = app[example.NOTE].__meta__.registry
+    orm = app[example.ARTICLE].__meta__.registry
     async with TestServer(app, host="127.0.0.1") as server:
         assert orm.data_sources["main"].connected
         base = str(server.make_url("/"))
         async with httpx.AsyncClient(base_url=base) as client:
-            await exercise_notes(client)
-            r = await client.post("/notes", json={"title": 5})
+            await exercise_articles(client)
+            r = await client.post("/articles", json={"title": 5})
             assert r.status_code == 422
-            assert r.json() == {
-                "errors": [{"path": "title", "message": "Input should be a valid string"}]
-            }
+            assert r.json()["error"]["details"] == [
+                {"path": "title", "message": "Input should be a valid string"}
+            ]
     assert not orm.data_sources["main"].connected
 
 

@@ -8,8 +8,10 @@ so the dict form and the class form share one code path from then on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import typing_extensions
 
@@ -27,6 +29,9 @@ _SCALAR_TYPES: dict[str, Any] = {
     "float": float,
     "boolean": bool,
     "datetime": datetime,
+    "date": date,
+    "decimal": Decimal,
+    "uuid": UUID,
 }
 _KEYS = {"type", "required", "default", "enum", "validate", "of", "attributes", "index", "unique"}
 _MODEL_KEYS = {"sources", "attributes", "methods", "static_methods", "lifecycle_events",
@@ -62,7 +67,7 @@ def _type_of(path: str, desc: Any) -> Any:
         return typing_extensions.TypedDict(f"{path.replace('.', '_')}", keys)  # type: ignore[operator]
     raise ConfigError(
         f"{path}: unknown type {kind!r} (any, string, integer, float, boolean, datetime, "
-        "array, object)"
+        "date, decimal, uuid, array, object)"
     )
 
 

@@ -11,12 +11,15 @@ partial failure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, overload
 
+from .errors import ValidationError
 from .meta import ModelMeta
 from .ops.destroy import destroy
 from .ops.fetch import fetch
 from .ops.persist import persist, validate_all
+from .shapes import dump_json
+from .sources import SourceArg
 from .state import EntityCore, EntityState, set_attrs
 
 __all__ = ["Entity", "EntitySet", "EntityState"]
@@ -38,11 +41,33 @@ class Entity(EntityCore):
     # -- identity and attributes -------------------------------------------------------
     @property
     def attributes(self) -> dict[str, Any]:
-        """A copy of the current attributes (without ``id``)."""
-        return type(self).__meta__.copy(self._attrs)
+        """A copy of the current attributes (without ``id``), each of its declared type."""
+        return type(self).__meta__.decode(self._attrs)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The attributes with ``id`` first, as a new dict."""
+    def to_dict(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The attributes with ``id`` first, as a new dict.
+
+        Args:
+            mode: ``"python"``: values of their declared types (an enum member, a
+                ``Decimal``, a nested model...); ``"json"``: JSON-safe (datetimes and
+                dates in ISO 8601, enums by value, Decimals and UUIDs as strings, nested
+                models as dicts), as pydantic's ``model_dump(mode="json")`` gives.
+        """
+        data = {"id": self._id, **type(self).__meta__.decode(self._attrs)}
+        if mode == "python":
+            return data
+        if mode == "json":
+            return dump_json(type(self), data)
+        raise ValueError(f"to_dict: mode must be 'python' or 'json', got {mode!r}")
+
+    def diff(self, source: str) -> dict[str, Any]:
+        """Fields whose current value differs from what ``source`` confirmed, each of its
+        declared type; for a source that does not store the entity, every attribute."""
+        return type(self).__meta__.decode(super().diff(source))
+
+    def _stored(self) -> dict[str, Any]:
+        # The attributes in their stored, JSON-like form (what adapters and the REST
+        # protocol carry), with ``id`` first.
         return {"id": self._id, **type(self).__meta__.copy(self._attrs)}
 
     def __repr__(self) -> str:
@@ -69,12 +94,12 @@ class Entity(EntityCore):
     # -- coroutines --------------------------------------------------------------------
     async def persist(
         self,
-        source: Any = None,
+        source: SourceArg = None,
         *,
         skip_events: bool = False,
         on_error: str | None = None,
         check: bool = False,
-        defer: Any = None,
+        defer: SourceArg = None,
     ) -> Self:
         """Write the entity to one or several sources, concurrently.
 
@@ -111,7 +136,7 @@ class Entity(EntityCore):
         await persist(meta, [self], sources, skip_events, on_error, validated, check, deferred)
         return self
 
-    async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
+    async def fetch(self, source: SourceArg = None, *, skip_events: bool = False) -> Self:
         """Reload the attributes from the first of ``source`` that stores the entity.
 
         Raises:
@@ -122,7 +147,7 @@ class Entity(EntityCore):
         return self
 
     async def destroy(
-        self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
+        self, source: SourceArg = None, *, skip_events: bool = False, on_error: str | None = None
     ) -> Self:
         """Delete the entity from one or several sources (``da.ALL``: every source of
         the model, whether or not this object has seen a copy there).
@@ -140,6 +165,22 @@ class Entity(EntityCore):
 
 
 E = TypeVar("E", bound=Entity)
+
+
+def _distinct_ids(meta: ModelMeta, items: Sequence[Entity]) -> None:
+    """One id twice in one batch is refused alike on every store, before any write
+    (stores would otherwise keep one, the other or fail, each in its own way)."""
+    ids = {e._id for e in items}
+    if len(ids) == len(items):
+        return
+    first: dict[str, int] = {}
+    errors = []
+    for i, e in enumerate(items):
+        if e._id in first:
+            errors.append((f"[{i}].id", f"duplicate id {e._id!r} (also at [{first[e._id]}])"))
+        else:
+            first[e._id] = i
+    raise ValidationError(meta.name, errors)
 
 
 class EntitySet(Sequence[E], Generic[E]):
@@ -184,34 +225,35 @@ class EntitySet(Sequence[E], Generic[E]):
         """The entities' ids, in order."""
         return [e.id for e in self._items]
 
-    def to_dicts(self) -> list[dict[str, Any]]:
-        """Each entity's ``to_dict()``."""
-        return [e.to_dict() for e in self._items]
+    def to_dicts(self, mode: Literal["python", "json"] = "python") -> list[dict[str, Any]]:
+        """Each entity's ``to_dict(mode)``."""
+        return [e.to_dict(mode) for e in self._items]
 
     async def persist(
         self,
-        source: Any = None,
+        source: SourceArg = None,
         *,
         skip_events: bool = False,
         on_error: str | None = None,
         check: bool = False,
-        defer: Any = None,
+        defer: SourceArg = None,
     ) -> Self:
         """Persist every entity: per source, one batched revision-guarded write
         (``defer``: sources left to the relay, as for ``Entity.persist``)."""
         meta = self._model.__meta__
         sources, deferred = meta.targets(source, defer)
+        _distinct_ids(meta, self._items)
         validate_all(meta, self._items)  # nothing is written if any is invalid
         await persist(meta, self._items, sources, skip_events, on_error, True, check, deferred)
         return self
 
-    async def fetch(self, source: Any = None, *, skip_events: bool = False) -> Self:
+    async def fetch(self, source: SourceArg = None, *, skip_events: bool = False) -> Self:
         """Reload every entity from ``source`` (one batched read per source)."""
         await fetch(self._model.__meta__, self._items, source, skip_events)
         return self
 
     async def destroy(
-        self, source: Any = None, *, skip_events: bool = False, on_error: str | None = None
+        self, source: SourceArg = None, *, skip_events: bool = False, on_error: str | None = None
     ) -> Self:
         """Delete every entity from ``source`` (one batched tombstone write per source)."""
         await destroy(self._model.__meta__, self._items, source, skip_events, on_error)
@@ -220,7 +262,7 @@ class EntitySet(Sequence[E], Generic[E]):
     async def update(
         self,
         changes: Mapping[str, Any],
-        source: Any = None,
+        source: SourceArg = None,
         *,
         skip_events: bool = False,
         on_error: str | None = None,

@@ -18,8 +18,9 @@ from typing import Annotated, Any, Literal, Union
 
 import pydantic
 import typing_extensions
-from pydantic import AfterValidator, ConfigDict, TypeAdapter
+from pydantic import AfterValidator, AllowInfNan, ConfigDict, TypeAdapter
 
+from .codecs import Codec, codec_for, literal_of_members, special_kind
 from .errors import ConfigError, QueryError, ValidationError
 
 __all__ = ["MISSING", "FieldSpec", "Kind", "ModelValidator", "field", "to_utc"]
@@ -55,6 +56,7 @@ class _FieldOptions:
     validate: Callable[[Any], Any] | None
     index: bool
     unique: bool
+    allow_inf_nan: bool = False
 
 
 def field(
@@ -65,6 +67,7 @@ def field(
     validate: Callable[[Any], Any] | None = None,
     index: bool = False,
     unique: bool = False,
+    allow_inf_nan: bool = False,
 ) -> Any:
     """Declare options for a model attribute.
 
@@ -76,6 +79,9 @@ def field(
             ``ValueError`` rejects it.
         index: build an index on this attribute in every source that supports one.
         unique: build a unique index (implies ``index``).
+        allow_inf_nan: accept NaN and infinities in this float field (refused by
+            validation otherwise: SQL stores cannot hold them, so a fan-out would store
+            them in some sources and fail or store NULL in others).
 
     Returns:
         A marker consumed when the model class is created.
@@ -89,6 +95,7 @@ def field(
         validate=validate,
         index=index or unique,
         unique=unique,
+        allow_inf_nan=allow_inf_nan,
     )
 
 
@@ -125,6 +132,10 @@ class FieldSpec:
         nullable: whether None is an accepted value.
         required: no default: the attribute must be given.
         index / unique: declared indexes.
+        codec: for a type stored in another form (enum, Decimal, UUID, date, nested
+            model...), how values are stored and read back (``codecs.py``); else None.
+        declared: the declared type with its checks (choices, validate), values not
+            encoded: what the model's pydantic shapes (``schema_for``) use.
     """
 
     name: str
@@ -140,6 +151,8 @@ class FieldSpec:
     index: bool
     unique: bool
     query_adapter: TypeAdapter[Any]
+    codec: Codec | None = None
+    declared: Any = None
 
     def make_default(self) -> Any:
         """Return a fresh default value (MISSING for a required field)."""
@@ -178,43 +191,66 @@ _SCALARS: dict[Any, Kind] = {
 }
 
 
-def _kind_of(tp: Any) -> tuple[Kind, Kind | None]:
+def _kind_of(tp: Any, top: bool = True) -> tuple[Kind, Kind | None]:
     tp, _ = _unwrap_optional(tp)
     if typing.get_origin(tp) is Annotated:
-        return _kind_of(typing.get_args(tp)[0])
+        return _kind_of(typing.get_args(tp)[0], top)
+    special = special_kind(tp, top)
+    if special is not None:
+        return special, None  # type: ignore[return-value]
     if tp in _SCALARS:
         return _SCALARS[tp], None
     if tp is Any or tp is object:
         return "any", None
     origin = typing.get_origin(tp) or tp
+    if not top and literal_of_members(tp):
+        raise ConfigError(
+            f"{tp!r} inside a container: no store keeps enum members there as such; "
+            "use the enum type itself"
+        )
     if origin is Literal:
         kinds = {_SCALARS.get(type(v)) for v in typing.get_args(tp)}
         return (kinds.pop() or "any", None) if len(kinds) == 1 else ("any", None)
     if origin in (list, tuple, set, frozenset):
         args = typing.get_args(tp)
-        return "list", (_kind_of(args[0])[0] if args else "any")
-    if origin is dict or typing_extensions.is_typeddict(tp) or origin is Mapping:
+        return "list", (_kind_of(args[0], top=False)[0] if args else "any")
+    if origin is dict or origin is Mapping:
+        if len(typing.get_args(tp)) == 2:
+            _kind_of(typing.get_args(tp)[1], top=False)  # a storable value type, or ConfigError
+        return "dict", None
+    if typing_extensions.is_typeddict(tp):
         return "dict", None
     if isinstance(tp, type) and issubclass(tp, bool | int | float | str):
         for base, kind in _SCALARS.items():
             if issubclass(tp, base):
                 return kind, None
-    raise ConfigError(f"unsupported attribute type {tp!r}")
+    raise ConfigError(
+        f"unsupported attribute type {getattr(tp, '__qualname__', tp)!r}: no adapter can "
+        "store it (use str, int, float, bool, datetime, date, Decimal, UUID, an Enum, a "
+        "Literal, a pydantic model, or lists and dicts of them)"
+    )
 
 
-def _normalise(tp: Any) -> Any:
-    """Rewrite ``datetime`` anywhere in an annotation to the UTC-normalising type."""
+_FINITE = Annotated[float, AllowInfNan(False)]
+_ANY_FLOAT = Annotated[float, AllowInfNan(True)]
+
+
+def _normalise(tp: Any, finite: bool = True) -> Any:
+    """Rewrite ``datetime`` anywhere in an annotation to the UTC-normalising type, and
+    ``float`` to a finite one (unless the field opts in to NaN and infinities)."""
     if tp is datetime:
         return _UtcDatetime
+    if tp is float:
+        return _FINITE if finite else _ANY_FLOAT
     origin = typing.get_origin(tp)
     if origin is None or origin is Literal:
         return tp
     args = typing.get_args(tp)
     if origin is Annotated:
-        return Annotated[(_normalise(args[0]), *args[1:])]  # type: ignore[valid-type,unused-ignore]
+        return Annotated[(_normalise(args[0], finite), *args[1:])]  # type: ignore[valid-type,unused-ignore]
     if origin in (Union, types.UnionType):
-        return Union[tuple(_normalise(a) for a in args)]  # noqa: UP007
-    new_args = tuple(_normalise(a) for a in args)
+        return Union[tuple(_normalise(a, finite) for a in args)]  # noqa: UP007
+    new_args = tuple(_normalise(a, finite) for a in args)
     if new_args == args:
         return tp
     return origin[new_args]
@@ -249,10 +285,17 @@ def build_field(name: str, annotation: Any, value: Any) -> FieldSpec:
     required = opts.default is MISSING and opts.default_factory is None
     if opts.default is None:
         nullable = True
-    query_type = _normalise(base)
-    full = query_type | None if nullable else query_type
+    codec = codec_for(base)
+    query_type = _normalise(base, not opts.allow_inf_nan)
+    checked = query_type
     if opts.choices is not None or opts.validate is not None:
-        full = Annotated[full, _checker(name, opts.choices, opts.validate)]
+        # Choices and validate functions see the declared value, before it is encoded.
+        checked = Annotated[checked, _checker(name, opts.choices, opts.validate)]
+    declared = checked | None if nullable else checked
+    if codec is not None:
+        query_type = Annotated[query_type, AfterValidator(codec.encode)]
+        checked = Annotated[checked, AfterValidator(codec.encode)]
+    full = checked | None if nullable else checked
     return FieldSpec(
         name=name,
         annotation=full,
@@ -267,13 +310,15 @@ def build_field(name: str, annotation: Any, value: Any) -> FieldSpec:
         index=opts.index,
         unique=opts.unique,
         query_adapter=TypeAdapter(query_type),
+        codec=codec,
+        declared=declared,
     )
 
 
 ID_FIELD = FieldSpec(
     name="id", annotation=str, kind="str", item_kind=None, nullable=False, required=True,
     default=MISSING, default_factory=None, choices=None, validate=None, index=True,
-    unique=True, query_adapter=TypeAdapter(str),
+    unique=True, query_adapter=TypeAdapter(str), declared=str,
 )  # fmt: skip
 
 

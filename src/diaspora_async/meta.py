@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import sys
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
+
+import pydantic
 
 from .adapters.base import Adapter, CollectionSchema, Row
 from .errors import ConfigError, QueryError, UnknownDataSource, ValidationError
@@ -24,7 +26,7 @@ from .rows import compile_copier
 from .sources import ALL, Catalog, HasCatalog, check_policy
 from .state import EntityCore, adopt_rows, make
 
-__all__ = ["ModelMeta", "own_fields"]
+__all__ = ["ModelMeta", "attr_descriptor", "own_fields"]
 
 
 class _Attr:
@@ -42,6 +44,37 @@ class _Attr:
 
     def __set__(self, obj: EntityCore, value: Any) -> None:
         obj._attrs[self.name] = value
+
+
+class _DecodedAttr(_Attr):
+    """``_Attr`` for a field stored in another form than declared (``codecs.py``): reads
+    give the declared type (an enum member, a Decimal, a model...)."""
+
+    __slots__ = ("decode",)
+
+    def __init__(self, name: str, decode: Callable[[Any], Any]) -> None:
+        super().__init__(name)
+        self.decode = decode
+
+    def __get__(self, obj: EntityCore | None, owner: type) -> Any:
+        if obj is None:
+            return self
+        value = obj._attrs.get(self.name)
+        return None if value is None else _decoded(self.decode, owner, self.name, value)
+
+
+def _decoded(decode: Callable[[Any], Any], owner: type, name: str, value: Any) -> Any:
+    try:
+        return decode(value)
+    except (pydantic.ValidationError, ValueError, TypeError) as exc:
+        raise ValidationError(owner.__name__, [(name, f"stored value {value!r}: {exc}")]) from None
+
+
+def attr_descriptor(spec: FieldSpec) -> _Attr:
+    """The descriptor a model class gets for one field."""
+    if spec.codec is None:
+        return _Attr(spec.name)
+    return _DecodedAttr(spec.name, spec.codec.decode)
 
 
 class ModelMeta:
@@ -79,6 +112,17 @@ class ModelMeta:
         self._required = [n for n, f in fields.items() if f.required]
         self._field_set = frozenset(fields)
         self._row_keys = {"id", "_rev", *fields}
+        self._decoders = [(n, f.codec.decode) for n, f in fields.items() if f.codec is not None]
+
+    def decode(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of stored (or validated) attributes with every value of its declared
+        type: what ``entity.attributes`` and ``to_dict()`` give."""
+        out = self.copy(attrs)
+        for name, decode in self._decoders:
+            value = out.get(name)
+            if value is not None:
+                out[name] = _decoded(decode, self.cls, name, value)
+        return out
 
     def _parse_sources(self, sources: Any) -> tuple[tuple[str, ...], dict[str, dict[str, str]]]:
         if sources is None:

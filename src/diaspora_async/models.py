@@ -9,14 +9,20 @@ up front (``query/parse.py``), pick the sources, and call adapters through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, ParamSpec, Self, TypeVar, overload
+
+import pydantic
+from pydantic_core import CoreSchema
+from typing_extensions import dataclass_transform
 
 from .adapters.base import Row
 from .entities import Entity, EntitySet
 from .errors import ConfigError, QueryError
 from .events import EVENTS, Hook
-from .meta import ModelMeta, _Attr, own_fields
+from .fields import field
+from .meta import ModelMeta, attr_descriptor, own_fields
 from .ops.destroy import destroy
 from .ops.fanout import first_of
 from .ops.persist import persist, policy_for
@@ -25,12 +31,22 @@ from .query.ast import And, Query
 from .query.keyset import after
 from .query.parse import parse_options, parse_sort, parse_where
 from .rows import building
-from .sources import HasCatalog
+from .shapes import Shape, core_schema_for, shape
+from .sources import HasCatalog, SourceArg
 from .state import set_attrs
 
 __all__ = ["Model", "ModelMeta"]
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
+
+def _dataclass_fields(name: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    shadow = dataclasses.make_dataclass(name, [("id", Any), *((n, Any) for n in fields)])
+    return {f.name: f for f in dataclasses.fields(shadow)}
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(field,))
 class Model(Entity):
     """Base of every model; use ``orm.Model``, which is bound to one registry.
 
@@ -41,6 +57,12 @@ class Model(Entity):
     """
 
     __diaspora__: ClassVar[HasCatalog]
+    # A table of dataclass fields (``id`` and the model's), so tools that handle
+    # dataclasses handle entities: FastAPI takes ``body: Article`` from the request body
+    # (it does so for "complex" types only) and ``jsonable_encoder`` sends an entity
+    # returned without a response model as its public fields. pydantic itself uses the
+    # core schema below.
+    __dataclass_fields__: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(
         cls,
@@ -67,25 +89,60 @@ class Model(Entity):
         if sources is None and parent is not None:
             sources = {s: parent.remaps.get(s, True) for s in parent.source_names}
         meta = ModelMeta(cls, registry, fields, sources, collection, on_error)
-        for name in fields:
-            setattr(cls, name, _Attr(name))
+        for name, spec in fields.items():
+            setattr(cls, name, attr_descriptor(spec))
         for event in EVENTS:
             fn = getattr(cls, event, None)
             if fn is not None:
                 meta.add_hook(event, fn)
         cls.__meta__ = meta
+        cls.__dataclass_fields__ = _dataclass_fields(cls.__name__, fields)
         registry.catalog.add_model(cls)
 
-    # -- spawning ----------------------------------------------------------------------
+    # -- pydantic ----------------------------------------------------------------------
     @classmethod
-    def spawn(cls, attrs: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Self:
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: pydantic.GetCoreSchemaHandler
+    ) -> CoreSchema:
+        """A model class is a pydantic type (``response_model=Article``, ``body: Article``,
+        ``list[Article]``): a dict validates into an ORPHAN entity, an entity serializes
+        as its public fields plus ``id``."""
+        return core_schema_for(cls, handler)  # type: ignore[no-any-return]
+
+    @classmethod
+    def schema_for(cls, kind: Shape) -> type[pydantic.BaseModel]:
+        """A pydantic model of one shape of this model's JSON, for request and response
+        bodies and OpenAPI documents.
+
+        Args:
+            kind: ``"read"`` (``id`` and every field, as an entity is sent), ``"create"``
+                (``id`` optional, defaults filled in) or ``"patch"`` (every field
+                optional; send ``body.model_dump(exclude_unset=True)`` as the changes).
+        """
+        return shape(cls, kind)
+
+    # -- spawning ----------------------------------------------------------------------
+    @overload
+    @classmethod
+    def spawn(cls: Callable[_P, _T], attrs: Mapping[str, Any] | None, /, **kwargs: Any) -> _T: ...
+    @overload
+    @classmethod
+    def spawn(cls: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T: ...
+    @classmethod  # type: ignore[misc]  # the overloads' ``cls`` is a callable, not a type
+    def spawn(cls: Any, *args: Any, **kwargs: Any) -> Any:
         """Make a new entity, stored nowhere yet (ORPHAN). Defaults fill missing values.
 
-        ``id`` may be given; otherwise a time-ordered id is generated.
+        ``spawn({"title": "x"})``, ``spawn(title="x")`` or both; ``id`` may be given,
+        otherwise a time-ordered id is generated. Type checkers check the keyword form
+        against the model's fields (the model class is a ``dataclass_transform``).
 
         Raises:
             ValidationError: an attribute the model does not declare, or a bad id.
         """
+        return cls._spawn(*args, **kwargs)
+
+    @classmethod
+    def _spawn(cls, attrs: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Self:
         data = ({**attrs, **kwargs} if kwargs else attrs) if attrs else kwargs
         return cls.__meta__.spawn(data)  # type: ignore[return-value]
 
@@ -106,15 +163,15 @@ class Model(Entity):
     # -- writes ------------------------------------------------------------------------
     @classmethod
     async def insert(
-        cls, attrs: Mapping[str, Any], *, source: Any = None, skip_events: bool = False,
+        cls, attrs: Mapping[str, Any], *, source: SourceArg = None, skip_events: bool = False,
         on_error: str | None = None,
     ) -> Self:  # fmt: skip
         """Spawn and persist one entity."""
-        return await cls.spawn(attrs).persist(source, skip_events=skip_events, on_error=on_error)
+        return await cls._spawn(attrs).persist(source, skip_events=skip_events, on_error=on_error)
 
     @classmethod
     async def insert_many(
-        cls, items: Iterable[Mapping[str, Any]], *, source: Any = None,
+        cls, items: Iterable[Mapping[str, Any]], *, source: SourceArg = None,
         skip_events: bool = False, on_error: str | None = None,
     ) -> EntitySet[Self]:  # fmt: skip
         """Spawn and persist many entities: one batch per source."""
@@ -124,7 +181,7 @@ class Model(Entity):
 
     @classmethod
     async def _load(
-        cls, query: Any, source: Any, limit: int | None, allow_empty: bool, what: str,
+        cls, query: Any, source: SourceArg, limit: int | None, allow_empty: bool, what: str,
         on_error: str | None,
     ) -> tuple[list[str], list[Self]]:  # fmt: skip
         """The sources of a model-level write and the entities it applies to, read from
@@ -140,7 +197,7 @@ class Model(Entity):
 
     @classmethod
     async def _update(
-        cls, query: Any, changes: Mapping[str, Any], source: Any, limit: int | None,
+        cls, query: Any, changes: Mapping[str, Any], source: SourceArg, limit: int | None,
         allow_empty: bool, what: str, on_error: str | None,
     ) -> list[Self]:  # fmt: skip
         meta = cls.__meta__
@@ -160,7 +217,7 @@ class Model(Entity):
 
     @classmethod
     async def update(
-        cls, query: Any, changes: Mapping[str, Any], *, source: Any = None,
+        cls, query: Any, changes: Mapping[str, Any], *, source: SourceArg = None,
         allow_empty_query: bool = False, on_error: str | None = None,
     ) -> Self | None:  # fmt: skip
         """Change the first matching entity (by id order); returns it, or None.
@@ -173,7 +230,7 @@ class Model(Entity):
 
     @classmethod
     async def update_many(
-        cls, query: Any, changes: Mapping[str, Any], *, source: Any = None,
+        cls, query: Any, changes: Mapping[str, Any], *, source: SourceArg = None,
         allow_empty_query: bool = False, on_error: str | None = None,
     ) -> EntitySet[Self]:  # fmt: skip
         """Change every matching entity; returns them (one batched write per source)."""
@@ -184,7 +241,7 @@ class Model(Entity):
 
     @classmethod
     async def _delete(
-        cls, query: Any, source: Any, limit: int | None, allow_empty: bool, what: str,
+        cls, query: Any, source: SourceArg, limit: int | None, allow_empty: bool, what: str,
         on_error: str | None,
     ) -> int:  # fmt: skip
         sources, entities = await cls._load(query, source, limit, allow_empty, what, on_error)
@@ -194,7 +251,7 @@ class Model(Entity):
 
     @classmethod
     async def delete(
-        cls, query: Any, *, source: Any = None, allow_empty_query: bool = False,
+        cls, query: Any, *, source: SourceArg = None, allow_empty_query: bool = False,
         on_error: str | None = None,
     ) -> int:  # fmt: skip
         """Delete the first matching entity (by id order); returns 0 or 1."""
@@ -202,7 +259,7 @@ class Model(Entity):
 
     @classmethod
     async def delete_many(
-        cls, query: Any, *, source: Any = None, allow_empty_query: bool = False,
+        cls, query: Any, *, source: SourceArg = None, allow_empty_query: bool = False,
         on_error: str | None = None,
     ) -> int:  # fmt: skip
         """Delete every matching entity (tombstones in every named source); returns how
@@ -211,7 +268,9 @@ class Model(Entity):
 
     # -- reads -------------------------------------------------------------------------
     @classmethod
-    async def find(cls, query_or_id: Any, *, source: Any = None, sort: Any = None) -> Self | None:
+    async def find(
+        cls, query_or_id: Any, *, source: SourceArg = None, sort: Any = None
+    ) -> Self | None:
         """The first entity matching a query (or with this id), or None.
 
         With a list of sources, the first source that has it answers (fallback chain).
@@ -244,7 +303,7 @@ class Model(Entity):
     @classmethod
     async def find_many(
         cls, query: Mapping[str, Any] | None = None, *, skip: Any = None, limit: Any = None,
-        page: Any = None, sort: Any = None, source: Any = None,
+        page: Any = None, sort: Any = None, source: SourceArg = None,
     ) -> EntitySet[Self]:  # fmt: skip
         """Entities matching ``query`` in order (default: ascending id), sliced.
 
@@ -270,7 +329,9 @@ class Model(Entity):
             return EntitySet(cls, meta.from_rows(rows, name))  # type: ignore[arg-type]
 
     @classmethod
-    async def count(cls, query: Mapping[str, Any] | None = None, *, source: Any = None) -> int:
+    async def count(
+        cls, query: Mapping[str, Any] | None = None, *, source: SourceArg = None
+    ) -> int:
         """How many entities match ``query`` (None: all)."""
         meta = cls.__meta__
         if query is not None and not isinstance(query, Mapping):
@@ -286,7 +347,7 @@ class Model(Entity):
     @classmethod
     async def iterate(
         cls, query: Mapping[str, Any] | None = None, *, batch_size: int = 1000,
-        sort: Any = None, source: Any = None,
+        sort: Any = None, source: SourceArg = None,
     ) -> AsyncIterator[Self]:  # fmt: skip
         """Stream matching entities, reading ``batch_size`` at a time from one source.
 

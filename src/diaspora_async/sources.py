@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from .adapters.base import Adapter, Capabilities, CollectionSchema
 from .errors import ConfigError, UnknownDataSource
@@ -25,12 +25,14 @@ __all__ = [
     "HasCatalog",
     "OnError",
     "OutboxPort",
+    "SourceArg",
     "check_policy",
     "no_outbox",
     "retention_of",
 ]
 
 OnError = Literal["raise", "compensate", "queue"]
+
 _POLICIES = ("raise", "compensate", "queue")
 
 
@@ -43,7 +45,11 @@ class _All:
         return "ALL"
 
 
-ALL: Any = _All()
+ALL: Final[_All] = _All()
+
+SourceArg = str | Sequence[str] | _All | None
+"""What a ``source=`` argument takes: a name, a list of names, ``da.ALL``, or None (the
+model's first source)."""
 
 
 def check_policy(on_error: str) -> OnError:

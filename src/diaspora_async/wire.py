@@ -79,6 +79,7 @@ from .errors import (
     ConflictError,
     DataSourceError,
     DiasporaError,
+    FanOutError,
     IntegrityError,
     QueryError,
     UnsupportedQuery,
@@ -330,6 +331,8 @@ def encode_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, ValidationError):
         errors = [{"path": p, "message": m} for p, m in exc.errors]
         return 422, _body("ValidationError", f"{exc.model}: invalid fields", errors)
+    if isinstance(exc, FanOutError):
+        return _fan_out_error(exc)
     if isinstance(exc, DiasporaError):
         for cls, status in _STATUS:
             if isinstance(exc, cls):
@@ -344,6 +347,19 @@ def encode_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
             # e.g. a source not connected: a server-side problem the client cannot fix.
             return 503, _body("DataSourceError", _GENERIC[503])
     return 500, _body("InternalError", _GENERIC[500])
+
+
+def _fan_out_error(exc: FanOutError) -> tuple[int, dict[str, Any]]:
+    # A write to several sources (the server's default) that some refused: the client's
+    # fault if every source said the same 4xx (a taken unique value), else a store
+    # failure naming the sources (not their messages, which may hold URLs).
+    answers = [encode_error(e) for e in exc.failed.values()] or [(503, {})]
+    statuses = {status for status, _ in answers}
+    if len(statuses) == 1 and 400 <= answers[0][0] < 500:
+        return answers[0]
+    details = {"failed": list(exc.failed), "succeeded": exc.succeeded, "queued": exc.queued,
+               "compensated": exc.compensated}  # fmt: skip
+    return 503, _body("DataSourceError", _GENERIC[503], details)
 
 
 def _body(type_: str, message: str, details: Any = None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ async def server_orm() -> AsyncIterator[da.Diaspora]:
         yield orm
 
 
-SERVED = ["Article", "Doc", "RemappedOnServer"]
+SERVED = ["Article", "Doc", "RemappedOnServer", "Typed"]
 
 
 def server_app(orm: da.Diaspora) -> Any:

@@ -106,6 +106,12 @@ class HTTPAdapter(Adapter):
         config = dict(config)
         self.options = PoolOptions.from_config(config)
         base_url = config.pop("base_url", None)
+        if base_url is None and "url" in config:
+            # Every other networked adapter takes url=: say which key this one wants.
+            raise ConfigError(
+                f"data source {name!r} (http): give the server as base_url=, not url= "
+                f"(base_url={config['url']!r})"
+            )
         if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
             raise ConfigError(f"data source {name!r} (http): base_url must be an http(s) URL")
         self.base_url = base_url.rstrip("/") + "/"

@@ -9,6 +9,7 @@ see a small, uniform node set.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -64,6 +65,26 @@ _FIELD_OPS = {"$equal", "$diff", "$exists", "$in", "$nin", "$contains", *_COMPAR
 _SORTABLE = {"str", "int", "float", "bool", "datetime"}
 
 
+def _unknown_operator(key: str, allowed: set[str], where: str) -> QueryError:
+    """``QueryError`` for an operator the language lacks, naming the likely one and
+    listing the valid ones (Mongo's ``$gt`` -> ``>`` / ``$greater``)."""
+    names = sorted(allowed) + sorted(a for a, c in ALIASES.items() if c in allowed)
+    guess = _MONGO.get(key)
+    if guess is None:
+        close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.75)
+        guess = close[0] if close else None
+    hint = ""
+    if guess is not None:
+        aliases = [a for a, c in ALIASES.items() if c == guess]
+        hint = " (did you mean " + " / ".join(repr(n) for n in [*aliases, guess]) + "?)"
+    return QueryError(f"{where}unknown operator {key!r}{hint}; valid: {', '.join(names)}")
+
+
+# Operators users bring from MongoDB, and ours that mean the same.
+_MONGO = {"$gt": "$greater", "$gte": "$greaterEqual", "$lt": "$less", "$lte": "$lessEqual",
+          "$eq": "$equal", "$ne": "$diff"}  # fmt: skip
+
+
 def _canonical(key: str) -> str:
     return ALIASES.get(key, key)
 
@@ -115,7 +136,7 @@ class _Parser:
             if _is_operator(key):
                 op = _canonical(key)
                 if op not in _LOGICAL:
-                    raise QueryError(f"unknown operator {key!r} at the top level of a query")
+                    raise _unknown_operator(key, _LOGICAL, "at the top level of a query: ")
                 if op == "$not":
                     nodes.append(Not(self.top(value)))
                     continue
@@ -151,7 +172,7 @@ class _Parser:
         op = _canonical(key)
         where = f"field {spec.name!r}"
         if op not in _FIELD_OPS:
-            raise QueryError(f"{where}: unknown operator {key!r}")
+            raise _unknown_operator(key, _FIELD_OPS, f"{where}: ")
         if op in _LOGICAL:
             if op == "$not":
                 return Not(self.condition(spec, value))
@@ -175,7 +196,10 @@ class _Parser:
         where = f"field {spec.name!r}"
         if spec.kind not in ("int", "float", "datetime", "any"):
             raise QueryError(f"{where}: {key} needs a number or datetime field, not {spec.kind}")
-        if spec.kind == "datetime" and isinstance(value, str):
+        if spec.codec is not None:
+            # A date, an IntEnum member...: compared in its stored form.
+            value = spec.cast(value, f"{where}: {key} operand")
+        elif spec.kind == "datetime" and isinstance(value, str):
             value = spec.cast(value)
         if isinstance(value, bool) or not isinstance(value, int | float | datetime):
             raise QueryError(f"{where}: {key} takes a number or datetime, got {value!r}")
@@ -206,7 +230,7 @@ class _Parser:
         if spec.kind == "list":
             if spec.item_kind != "any":
                 value = spec.cast([value])[0]
-        elif spec.kind == "str":
+        elif spec.kind == "str" and spec.codec is None:
             if not isinstance(value, str):
                 raise QueryError(f"{where}: {key} on a string takes a string, got {value!r}")
         elif spec.kind != "any":
@@ -259,6 +283,11 @@ def parse_sort(sort: Any, fields: Mapping[str, FieldSpec]) -> tuple[SortKey, ...
             raise QueryError(f"cannot sort on unknown field {name!r}")
         if spec.kind not in _SORTABLE:
             raise QueryError(f"cannot sort on field {name!r} of kind {spec.kind}")
+        if spec.codec is not None and not spec.codec.ordered:
+            raise QueryError(
+                f"cannot sort on field {name!r}: its values are stored as exact text, "
+                "which does not order like numbers"
+            )
         if any(k.field == name for k in keys):
             raise QueryError(f"field {name!r} appears twice in sort")
         keys.append(SortKey(name, desc, spec.kind))

@@ -34,6 +34,7 @@ from ..models import Model
 from ..ops.fanout import first_of
 from ..query.ast import Query
 from ..query.parse import parse_options, parse_where
+from ..sources import ALL
 from .conditional import decode_ids, decode_purge, decode_write
 from .openapi import build_openapi
 
@@ -80,7 +81,7 @@ def _entity(entity: Model) -> dict[str, Any]:
     Reads answer rows (with ``_rev``); the entities of write answers carry no revision
     today, and a made-up null would claim the stored copy predates revisions.
     """
-    data = entity.to_dict()
+    data = entity._stored()  # the stored form: what the http adapter writes and reads
     if isinstance(getattr(type(entity), "revision", None), property):  # DESIGN 6.1 e.revision
         data[REV] = entity.revision
     return data
@@ -125,6 +126,7 @@ class _Service:
         self.max_limit = max_limit
         self.auth = auth
         self.source = source
+        self.write_source = ALL if source is None else source  # DESIGN.md 9: no stale cache
         self.allow_empty = allow_empty_query
         self.max_body = max_body
         self.title = title
@@ -305,7 +307,7 @@ class _Service:
         created = model.spawn_many(items)
         await self.free_ids(model, created.ids)
         # POST creates: check=True refuses an id taken meanwhile (ConflictError -> 409).
-        await created.persist(self.source, check=True)
+        await created.persist(self.write_source, check=True)
         if _minimal(request):
             return _json({"created": len(created)}, 201)
         out = _entities(created)
@@ -315,7 +317,7 @@ class _Service:
         self.params(request, frozenset())
         entity_id = _check_id(request.path_params["id"])
         changes = await self.body(request)
-        updated = await model.update(entity_id, changes, source=self.source)
+        updated = await model.update(entity_id, changes, source=self.write_source)
         if updated is None:
             raise _no_entity(model, entity_id)
         return _json(_entity(updated))
@@ -324,7 +326,7 @@ class _Service:
         where = self.where_for_write(self.params(request, _WHERE_PARAM), "update")
         changes = await self.body(request)
         updated = await model.update_many(
-            where, changes, source=self.source, allow_empty_query=self.allow_empty
+            where, changes, source=self.write_source, allow_empty_query=self.allow_empty
         )
         if _minimal(request):
             return _json({"updated": len(updated)})
@@ -333,13 +335,14 @@ class _Service:
     async def delete_one(self, request: Request, model: type[Model]) -> Response:
         self.params(request, frozenset())
         entity_id = _check_id(request.path_params["id"])
-        if not await model.delete(entity_id, source=self.source):
+        if not await model.delete(entity_id, source=self.write_source):
             raise _no_entity(model, entity_id)
         return _json({"deleted": 1})
 
     async def delete_many(self, request: Request, model: type[Model]) -> Response:
         where = self.where_for_write(self.params(request, _WHERE_PARAM), "delete")
-        n = await model.delete_many(where, source=self.source, allow_empty_query=self.allow_empty)
+        every = self.allow_empty
+        n = await model.delete_many(where, source=self.write_source, allow_empty_query=every)
         return _json({"deleted": n})
 
     async def write(self, request: Request, model: type[Model]) -> Response:
@@ -445,8 +448,9 @@ def create_app(
             (``POST /{c}/_write``) or ``purge`` (``POST /{c}/_purge``); model None for
             ``/openapi.json``; raise ``Unauthorized`` (401) or ``Forbidden`` (403), or
             return ``False`` (403), to refuse.
-        source: the ``source=`` passed to every Model call (default: each model's first
-            source); a list reads through a fallback chain and writes to all of them.
+        source: the ``source=`` of every Model call (a list: reads fall back along it);
+            default: reads from each model's first source, writes to all of its sources
+            (``da.ALL``, the model's ``on_error`` policy): no REST write leaves a cache stale.
             The store routes (``_write``, ``_revisions``, ``_purge``) use its first.
         allow_empty_query: allow ``PATCH``/``DELETE`` without ``where`` (every entity).
         max_body: the largest request body in bytes (above it: 413).

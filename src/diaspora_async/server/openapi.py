@@ -47,6 +47,8 @@ def _entity_schema(name: str, fields: Mapping[str, FieldSpec], partial: bool) ->
         prop = props.get(fname)
         if prop is None:
             continue
+        if spec.codec is not None and spec.kind == "datetime":
+            _date_as_stored(prop)
         if spec.choices is not None:
             prop["enum"] = list(spec.choices)
         if not partial and not spec.required and spec.default_factory is None:
@@ -56,6 +58,15 @@ def _entity_schema(name: str, fields: Mapping[str, FieldSpec], partial: bool) ->
     if not partial:
         props[REV] = _REV_PROP
     return schema
+
+
+def _date_as_stored(prop: dict[str, Any]) -> None:
+    # A date travels in the REST protocol in its stored form (codecs.py), the UTC
+    # datetime of its midnight, as its rows are stored.
+    if prop.get("format") == "date":
+        prop["format"] = "date-time"
+    for option in prop.get("anyOf", ()):
+        _date_as_stored(option)
 
 
 def _write_row(name: str) -> dict[str, Any]:

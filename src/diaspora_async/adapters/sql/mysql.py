@@ -118,7 +118,14 @@ class _Driver:
         if name not in ("aiomysql", "asyncmy"):
             raise ConfigError(f"mysql driver must be 'aiomysql' or 'asyncmy', got {name!r}")
         self.name = name
-        self.module = importlib.import_module(name)
+        try:
+            self.module = importlib.import_module(name)
+        except ImportError as exc:  # ModuleNotFoundError, or a broken install
+            extra = "mysql" if name == "aiomysql" else "asyncmy"
+            raise ConfigError(
+                f"the mysql adapter's driver {name!r} is not installed: "
+                f"pip install 'diaspora_async[{extra}]'"
+            ) from exc
 
     async def connect(self, settings: Mapping[str, Any], seconds: float) -> Any:
         db_key = "db" if self.name == "aiomysql" else "database"
